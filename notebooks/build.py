@@ -1,0 +1,207 @@
+"""Build the zh-TW and English twin notebooks from one bilingual source per lesson, and execute them.
+
+A lesson source, ``notebooks/source/NN_name.md``, is a sequence of cells, each opened by a marker
+line that starts with ``%%``:
+
+    %% en            an English Markdown cell; the next cell must be its zh-TW twin
+    %% zh-TW         the zh-TW twin of the English cell before it
+    %% code          a code cell, the same in both languages
+
+A marker may end with a slide type for the classroom slides (``slide``, ``subslide``,
+``fragment``, ``skip`` or ``notes``), as in ``%% en slide``; a code cell with no slide type
+follows its Markdown cell onto the same slide. In a code cell, ``{language}`` is replaced by
+the notebook's language tag; it is the only difference between the twins' code.
+
+The first line of a source is a ``%% title`` cell pair holding the lesson title in both
+languages, one per line as ``en: ...`` and ``zh-TW: ...``.
+
+Usage:
+    python notebooks/build.py                  build and execute every lesson
+    python notebooks/build.py 01_padding_trap  build and execute one lesson
+    python notebooks/build.py --no-execute     write the notebooks without outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parent
+SOURCES = NOTEBOOKS / "source"
+LANGUAGES = ("en", "zh-TW")
+SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+CELL_TIMEOUT_SECONDS = 600
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+@dataclass
+class SourceCell:
+    """One cell of a lesson source: Markdown in both languages, or shared code."""
+
+    kind: str  # "markdown" or "code"
+    text: dict[str, str] = field(default_factory=dict)  # language tag -> text; code uses key "code"
+    slide_type: str | None = None
+
+
+@dataclass
+class Lesson:
+    """A parsed lesson source."""
+
+    stem: str
+    titles: dict[str, str]
+    cells: list[SourceCell]
+
+
+def parse_lesson(path: Path) -> Lesson:
+    """Parse a bilingual lesson source; raise ``ValueError`` naming the line of any mistake."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks: list[tuple[int, str, str | None, list[str]]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("%%"):
+            words = line[2:].split()
+            if not words:
+                raise ValueError(f"{path.name}:{number}: a marker needs a kind: en, zh-TW, code or title")
+            kind = words[0]
+            slide = words[1] if len(words) > 1 else None
+            if kind not in ("en", "zh-TW", "code", "title") or (slide is not None and slide not in SLIDE_TYPES):
+                raise ValueError(f"{path.name}:{number}: unknown marker {line!r}")
+            blocks.append((number, kind, slide, []))
+        elif blocks:
+            blocks[-1][3].append(line)
+        elif line.strip():
+            raise ValueError(f"{path.name}:{number}: text before the first %% marker")
+
+    if not blocks or blocks[0][1] != "title":
+        raise ValueError(f"{path.name}:1: a lesson source starts with a %% title cell")
+    titles = {}
+    for line in blocks[0][3]:
+        if line.strip():
+            language, _, title = line.partition(":")
+            titles[language.strip()] = title.strip()
+    if set(titles) != set(LANGUAGES):
+        raise ValueError(f"{path.name}: the title cell needs one line for each of {LANGUAGES}")
+
+    cells: list[SourceCell] = []
+    pending_english: tuple[int, str | None, str] | None = None
+    for number, kind, slide, body in blocks[1:]:
+        text = "\n".join(body).strip("\n")
+        if kind == "en":
+            if pending_english:
+                raise ValueError(f"{path.name}:{pending_english[0]}: English cell without a zh-TW twin")
+            pending_english = (number, slide, text)
+        elif kind == "zh-TW":
+            if not pending_english:
+                raise ValueError(f"{path.name}:{number}: zh-TW cell without an English cell before it")
+            english_line, english_slide, english_text = pending_english
+            cells.append(SourceCell("markdown", {"en": english_text, "zh-TW": text}, slide or english_slide))
+            pending_english = None
+        elif kind == "code":
+            if pending_english:
+                raise ValueError(f"{path.name}:{pending_english[0]}: English cell without a zh-TW twin")
+            cells.append(SourceCell("code", {"code": text}, slide))
+    if pending_english:
+        raise ValueError(f"{path.name}:{pending_english[0]}: English cell without a zh-TW twin")
+    return Lesson(path.stem, titles, cells)
+
+
+def lesson_sources() -> list[Path]:
+    """Return every lesson source in lesson order."""
+    return sorted(SOURCES.glob("[0-9][0-9]_*.md"))
+
+
+def navigation(lesson: Lesson, language: str, lessons: list[Lesson]) -> str:
+    """Return the previous / contents / next line of ``lesson`` in ``language``."""
+    labels = {
+        "en": ("Previous", "Contents", "Next"),
+        "zh-TW": ("上一課", "目錄", "下一課"),
+    }[language]
+    stems = [item.stem for item in lessons]
+    index = stems.index(lesson.stem)
+    parts = []
+    if index > 0:
+        previous = lessons[index - 1]
+        parts.append(f"[← {labels[0]}: {previous.titles[language]}]({previous.stem}.ipynb)")
+    parts.append(f"[{labels[1]}](00_index.ipynb)")
+    if index + 1 < len(lessons):
+        following = lessons[index + 1]
+        parts.append(f"[{labels[2]}: {following.titles[language]} →]({following.stem}.ipynb)")
+    return " | ".join(parts)
+
+
+def to_notebook(lesson: Lesson, language: str, lessons: list[Lesson]) -> nbformat.NotebookNode:
+    """Render ``lesson`` in ``language`` as an unexecuted notebook with navigation links."""
+    nav = navigation(lesson, language, lessons)
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata = {
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        "qlesson": {"language": language, "source": f"source/{lesson.stem}.md"},
+    }
+    cells = [nbformat.v4.new_markdown_cell(nav, metadata={"slideshow": {"slide_type": "skip"}})]
+    for source_cell in lesson.cells:
+        metadata = {}
+        if source_cell.slide_type:
+            metadata["slideshow"] = {"slide_type": source_cell.slide_type}
+        if source_cell.kind == "markdown":
+            cells.append(nbformat.v4.new_markdown_cell(source_cell.text[language], metadata=metadata))
+        else:
+            code = source_cell.text["code"].replace("{language}", language)
+            cells.append(nbformat.v4.new_code_cell(code, metadata=metadata))
+    cells.append(nbformat.v4.new_markdown_cell(nav, metadata={"slideshow": {"slide_type": "skip"}}))
+    for index, cell in enumerate(cells):
+        cell.id = f"{lesson.stem}-{index:03d}"  # stable ids keep diffs of rebuilt notebooks small
+    notebook.cells = cells
+    return notebook
+
+
+def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
+    """Run every cell in a fresh kernel started in ``directory``, as a learner's Run All would."""
+    client = NotebookClient(
+        notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3", record_timing=False,
+        resources={"metadata": {"path": str(directory)}},
+    )
+    client.execute()
+    # The kernel's own version string differs between machines and is not part of the lesson.
+    notebook.metadata["language_info"] = {"name": "python"}
+
+
+def build(stems: list[str] | None, run: bool) -> list[Path]:
+    lessons = [parse_lesson(path) for path in lesson_sources()]
+    written = []
+    for lesson in lessons:
+        if stems and lesson.stem not in stems:
+            continue
+        for language in LANGUAGES:
+            directory = NOTEBOOKS / language
+            directory.mkdir(exist_ok=True)
+            notebook = to_notebook(lesson, language, lessons)
+            if run:
+                execute(notebook, directory)
+            target = directory / f"{lesson.stem}.ipynb"
+            nbformat.write(notebook, target)
+            written.append(target)
+            print(f"wrote {target.relative_to(NOTEBOOKS.parent)}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("lessons", nargs="*", help="lesson stems such as 01_padding_trap (default: all)")
+    parser.add_argument("--no-execute", action="store_true", help="write the notebooks without running them")
+    arguments = parser.parse_args(argv)
+    known = {path.stem for path in lesson_sources()}
+    unknown = [stem for stem in arguments.lessons if stem not in known]
+    if unknown:
+        parser.error(f"no lesson source for {unknown}; known lessons: {sorted(known)}")
+    build(arguments.lessons or None, run=not arguments.no_execute)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

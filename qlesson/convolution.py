@@ -1,0 +1,351 @@
+"""Exact integer convolution with an input zero point, and the padding trap.
+
+Taught in the lesson "The padding trap in integer convolution". Every function here is on the
+integer-only inference path: it returns the exact int64 accumulator
+
+    acc = Σ (x_q − x_zp)(w_q − w_zp)                                   (1)
+
+over the taps of each output position, where a tap that falls in the padding holds the real
+value 0, which is the integer ``x_zp``. Float tensors appear only as a faster carrier of the same
+integers, and only when every partial sum is provably exact in that format (see
+:func:`accumulation_dtype`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from . import _checks
+from .i18n import localize
+
+Method = Literal["naive_zero_pad", "zero_point_pad", "border_correction", "skip_taps"]
+
+#: The four ways :func:`conv_integer` can treat the border; all but the first are exact.
+METHODS: tuple[str, ...] = ("naive_zero_pad", "zero_point_pad", "border_correction", "skip_taps")
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+# Largest integer magnitude below which every integer, and so every partial sum, is exact.
+_EXACT_LIMIT = {torch.float32: 2**24, torch.float64: 2**53}
+
+# PyTorch CPU convolution algorithms that add exact products in some order (direct or im2col
+# plus GEMM). Winograd, FFT and NNPACK transform the operands and are not exact, so a float
+# carrier is used only when torch selects one of these.
+_EXACT_BACKENDS = ("Slow2d", "Slow3d", "SlowDilated2d", "SlowDilated3d", "Mkldnn", "Empty")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes and hyperparameters of one convolution, validated and expanded per spatial axis."""
+
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    groups: int
+    in_channels: int
+    out_channels: int
+
+    @property
+    def rank(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        return tuple(
+            (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+            for size, kernel, stride, (before, after), dilation in zip(
+                self.input_size, self.kernel_size, self.stride, self.padding, self.dilation)
+        )
+
+    @property
+    def taps(self) -> int:
+        """Number of products per output value, N in the four-term expansion."""
+        return self.in_channels // self.groups * math.prod(self.kernel_size)
+
+    @property
+    def torch_padding(self) -> list[int]:
+        """Padding in the order ``torch.nn.functional.pad`` takes it: last axis first."""
+        return [amount for pair in reversed(self.padding) for amount in pair]
+
+
+def conv_geometry(
+    input_size: tuple[int, ...], in_channels: int, w_shape: tuple[int, ...], *,
+    stride: object = 1, padding: object = 0, dilation: object = 1, groups: object = 1,
+) -> ConvGeometry:
+    """Validate the hyperparameters of a convolution and return its :class:`ConvGeometry`."""
+    rank = len(input_size)
+    out_channels = w_shape[0]
+    groups = _checks.require_int("groups", groups)
+    if groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(localize("bad_groups", groups=groups, c_in=in_channels, c_out=out_channels))
+    if w_shape[1] * groups != in_channels:
+        raise ValueError(localize(
+            "channel_mismatch", w_channels=w_shape[1], c_in=in_channels, groups=groups,
+            expected=in_channels // groups))
+    geometry = ConvGeometry(
+        input_size=tuple(input_size),
+        kernel_size=tuple(w_shape[2:]),
+        stride=_checks.expand_per_axis("stride", stride, rank),
+        padding=_checks.expand_padding(padding, rank),
+        dilation=_checks.expand_per_axis("dilation", dilation, rank),
+        groups=groups,
+        in_channels=in_channels,
+        out_channels=out_channels,
+    )
+    for axis, (size, kernel, dilation_, (before, after)) in enumerate(zip(
+            geometry.input_size, geometry.kernel_size, geometry.dilation, geometry.padding)):
+        span = dilation_ * (kernel - 1) + 1
+        if span > size + before + after:
+            raise ValueError(localize(
+                "kernel_too_large", axis=axis, span=span, padded=size + before + after,
+                size=size, before=before, after=after))
+    return geometry
+
+
+def _validate_conv_inputs(x: object, w: object) -> tuple[torch.Tensor, torch.Tensor]:
+    x = _checks.require_integer_tensor("x", x)
+    w = _checks.require_integer_tensor("w", w)
+    _checks.spatial_rank("x", x)
+    if w.dim() != x.dim():
+        raise ValueError(localize("rank_mismatch", x_shape=tuple(x.shape), w_shape=tuple(w.shape)))
+    return x, w
+
+
+def accumulation_dtype(bound: int, *, x: torch.Tensor | None = None, w: torch.Tensor | None = None,
+                       geometry: ConvGeometry | None = None) -> torch.dtype:
+    """Choose the fastest carrier dtype that holds every partial sum of an accumulation exactly.
+
+    ``bound`` is an upper bound on the sum of absolute products of one output value,
+    ``taps · max|x − x_zp| · max|w − w_zp|``. Every partial sum of integers is then an integer of at
+    most that magnitude, so float32 is exact below 2**24 and float64 below 2**53 whatever order the
+    algorithm adds in, as long as it adds exact products (see ``_EXACT_BACKENDS``). Beyond that,
+    or when torch would pick a transforming algorithm, the carrier is int64.
+    """
+    for dtype in (torch.float32, torch.float64):
+        if bound < _EXACT_LIMIT[dtype] and _backend_is_exact(dtype, x, w, geometry):
+            return dtype
+    return torch.int64
+
+
+def _backend_is_exact(dtype: torch.dtype, x: torch.Tensor | None, w: torch.Tensor | None,
+                      geometry: ConvGeometry | None) -> bool:
+    if x is None or w is None or geometry is None:
+        return True
+    if getattr(torch.backends.mkldnn, "conv", None) is not None:
+        # A reduced fp32 precision ("bf16", "tf32") makes oneDNN round the operands.
+        if torch.backends.mkldnn.conv.fp32_precision not in ("none", "ieee"):
+            return False
+    select = getattr(torch._C, "_select_conv_backend", None)
+    if select is None:
+        return False
+    # Ask with the padded shapes that the carrier convolution will see. torch.empty does not
+    # touch the memory, so even a large probe costs nothing.
+    padded = [size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding)]
+    probe_x = torch.empty((x.shape[0], geometry.in_channels, *padded), dtype=dtype)
+    probe_w = torch.empty(tuple(w.shape), dtype=dtype)
+    rank = geometry.rank
+    try:
+        backend = select(probe_x, probe_w, None, list(geometry.stride), [0] * rank,
+                         list(geometry.dilation), False, [0] * rank, geometry.groups)
+    except RuntimeError:
+        return False
+    return backend.name in _EXACT_BACKENDS
+
+
+def _conv_exact(x_centered_padded: torch.Tensor, w_centered: torch.Tensor, geometry: ConvGeometry,
+                carrier: torch.dtype) -> torch.Tensor:
+    """Convolve already centered, already padded operands in ``carrier`` and return int64."""
+    conv = _CONV[geometry.rank]
+    result = conv(x_centered_padded.to(carrier), w_centered.to(carrier), stride=geometry.stride,
+                  dilation=geometry.dilation, groups=geometry.groups)
+    return result.to(torch.int64)
+
+
+def _extreme_distance(tensor: torch.Tensor, zero_point: int | torch.Tensor) -> int:
+    """Return max |tensor − zero_point| without materializing the difference."""
+    low, high = int(tensor.min()), int(tensor.max())
+    if isinstance(zero_point, torch.Tensor):
+        zp_low, zp_high = int(zero_point.min()), int(zero_point.max())
+    else:
+        zp_low = zp_high = int(zero_point)
+    return max(abs(high - zp_low), abs(zp_high - low), abs(low - zp_low), abs(high - zp_high))
+
+
+def _channel_view(values: torch.Tensor, rank: int) -> torch.Tensor:
+    """Reshape a per-output-channel vector so it broadcasts on axis 0 of a weight or axis 1 of an output."""
+    return values.view(-1, *([1] * (rank + 1)))
+
+
+def conv_integer(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    x_zero_point: int = 0,
+    w_zero_point: int | torch.Tensor = 0,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    method: Method = "zero_point_pad",
+) -> torch.Tensor:
+    """Compute the integer convolution accumulator ``Σ (x − x_zp)(w − w_zp)`` as int64.
+
+    Taught in "The padding trap in integer convolution". Argument names follow ONNX's ConvInteger.
+
+    Args:
+        x: integer tensor (N, C_in, *spatial) with 1, 2 or 3 spatial axes.
+        w: integer tensor (C_out, C_in / groups, *kernel).
+        x_zero_point: the integer that stands for real 0 in ``x``, in the range of ``x.dtype``.
+        w_zero_point: an int, or a 1-D tensor with one zero point per output channel.
+        stride, dilation: an int, or one int per spatial axis, each at least 1.
+        padding: an int, one int per spatial axis, or one (before, after) pair per spatial axis.
+        groups: number of channel groups; ``groups == C_in`` is a depthwise convolution.
+        method: how the border is handled.
+
+            - ``"naive_zero_pad"``: the trap. Pads ``x`` with the integer 0 and subtracts the
+              zero-point terms as if every tap were inside, so border outputs are wrong by
+              :func:`padding_error_map`.
+            - ``"zero_point_pad"``: pads ``x`` with ``x_zero_point``, the integer for real 0.
+            - ``"border_correction"``: pads with 0, then subtracts the per-position correction
+              of :func:`padding_error_map`, which depends only on shapes and weights.
+            - ``"skip_taps"``: visits kernel taps one by one and adds only the products whose input
+              position lies inside ``x``, as TFLite's reference kernels do.
+
+    Returns:
+        int64 tensor (N, C_out, *out_spatial). The three exact methods return the same integers.
+    """
+    x, w = _validate_conv_inputs(x, w)
+    method = _checks.check_method(method, METHODS)
+    rank = x.dim() - 2
+    geometry = conv_geometry(tuple(x.shape[2:]), x.shape[1], tuple(w.shape),
+                             stride=stride, padding=padding, dilation=dilation, groups=groups)
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
+    w_zp = _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, geometry.out_channels)
+
+    w_centered = w.to(torch.int64) - _channel_view(w_zp, rank)
+    max_w = int(w_centered.abs().max())
+    max_x = _extreme_distance(x, x_zp)
+    if method == "naive_zero_pad" and any(amount for pair in geometry.padding for amount in pair):
+        max_x = max(max_x, abs(x_zp))  # a zero-padded tap contributes (0 − x_zp)
+    carrier = accumulation_dtype(geometry.taps * max_x * max_w, x=x, w=w, geometry=geometry)
+
+    if method == "skip_taps":
+        return _conv_skip_taps(x, x_zp, w_centered, geometry, carrier)
+
+    x_centered = x.to(carrier) - x_zp
+    if method == "zero_point_pad":
+        # Padding x_q with x_zp is padding the centered values with real 0.
+        padded = F.pad(x_centered, geometry.torch_padding, value=0)
+        return _conv_exact(padded, w_centered, geometry, carrier)
+
+    # naive_zero_pad and border_correction pad x_q with the integer 0, which is −x_zp once centered.
+    padded = F.pad(x_centered, geometry.torch_padding, value=-x_zp)
+    naive = _conv_exact(padded, w_centered, geometry, carrier)
+    if method == "naive_zero_pad":
+        return naive
+    return naive - _padding_error(geometry, w_centered, x_zp).unsqueeze(0)
+
+
+def _padding_error(geometry: ConvGeometry, w_centered: torch.Tensor, x_zp: int) -> torch.Tensor:
+    """Return ``−x_zp · Σ (w − w_zp)`` over the padded taps of each output, shape (C_out, *out)."""
+    # A tensor that is 1 in the padding and 0 inside, the same for every channel.
+    inside = torch.zeros((1, geometry.in_channels, *geometry.input_size), dtype=torch.int64)
+    in_padding = F.pad(inside, geometry.torch_padding, value=1)
+    max_w = int(w_centered.abs().max())
+    carrier = accumulation_dtype(geometry.taps * max_w)
+    padded_sum = _CONV[geometry.rank](
+        in_padding.to(carrier), w_centered.to(carrier), stride=geometry.stride,
+        dilation=geometry.dilation, groups=geometry.groups,
+    ).to(torch.int64)
+    return -x_zp * padded_sum[0]
+
+
+def _conv_skip_taps(x: torch.Tensor, x_zp: int, w_centered: torch.Tensor, geometry: ConvGeometry,
+                    carrier: torch.dtype) -> torch.Tensor:
+    """Accumulate tap by tap, adding only the products whose input position lies inside ``x``."""
+    batch = x.shape[0]
+    groups = geometry.groups
+    c_in_group = geometry.in_channels // groups
+    c_out_group = geometry.out_channels // groups
+    out_size = geometry.output_size
+    x_centered = (x.to(carrier) - x_zp).view(batch, groups, c_in_group, *geometry.input_size)
+    w_grouped = w_centered.to(carrier).view(groups, c_out_group, c_in_group, *geometry.kernel_size)
+    acc = torch.zeros((batch, groups, c_out_group, *out_size), dtype=carrier)
+
+    for tap in itertools.product(*(range(k) for k in geometry.kernel_size)):
+        out_slices, in_slices = [], []
+        for axis, k in enumerate(tap):
+            stride, dilation = geometry.stride[axis], geometry.dilation[axis]
+            before = geometry.padding[axis][0]
+            size = geometry.input_size[axis]
+            # Input index of output o on this axis: o * stride − before + k * dilation.
+            offset = k * dilation - before
+            first = max(0, -(offset // stride))  # smallest o with o * stride + offset >= 0
+            last = min(out_size[axis] - 1, (size - 1 - offset) // stride)
+            if last < first:
+                break
+            out_slices.append(slice(first, last + 1))
+            start = first * stride + offset
+            in_slices.append(slice(start, start + (last - first) * stride + 1, stride))
+        else:
+            window = x_centered[(slice(None), slice(None), slice(None), *in_slices)]
+            weights = w_grouped[(slice(None), slice(None), slice(None), *tap)]
+            # (N, G, C_in_g, *S) × (G, C_out_g, C_in_g) → (N, G, C_out_g, *S)
+            contribution = torch.einsum("ngc...,goc->ngo...", window, weights)
+            acc[(slice(None), slice(None), slice(None), *out_slices)] += contribution
+    return acc.reshape(batch, geometry.out_channels, *out_size).to(torch.int64)
+
+
+def padding_error_map(
+    input_size: tuple[int, ...],
+    w: torch.Tensor,
+    x_zero_point: int,
+    w_zero_point: int | torch.Tensor = 0,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    x_dtype: torch.dtype = torch.uint8,
+) -> torch.Tensor:
+    """Predict, without any input data, the error of ``method="naive_zero_pad"`` at every output.
+
+    Taught in "The padding trap in integer convolution". A tap in the padding should contribute
+    ``(x_zp − x_zp)(w − w_zp) = 0`` but the naive method feeds it the integer 0, so it contributes
+    ``(0 − x_zp)(w − w_zp)``. The error is therefore
+
+        naive − exact = −x_zp · Σ (w − w_zp)   over the taps that fall in the padding.   (2)
+
+    Args:
+        input_size: the spatial size of the input, one positive int per spatial axis of ``w``.
+        w, x_zero_point, w_zero_point, stride, padding, dilation, groups: as in :func:`conv_integer`.
+        x_dtype: the integer dtype of the input, against whose range ``x_zero_point`` is checked.
+
+    Returns:
+        int64 tensor (C_out, *out_spatial); the error is the same for every batch item.
+    """
+    w = _checks.require_integer_tensor("w", w)
+    if w.dim() - 2 not in (1, 2, 3):
+        raise ValueError(localize("spatial_rank", name="w", shape=tuple(w.shape), rank=max(w.dim() - 2, 0)))
+    rank = w.dim() - 2
+    size = tuple(input_size) if isinstance(input_size, (tuple, list, torch.Size)) else None
+    if size is None or len(size) != rank or any(
+            isinstance(item, bool) or not isinstance(item, int) or item < 1 for item in size):
+        raise ValueError(localize("bad_size", value=input_size, rank=rank))
+    in_channels = w.shape[1] * _checks.require_int("groups", groups)
+    geometry = conv_geometry(size, in_channels, tuple(w.shape),
+                             stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if x_dtype not in _checks.INTEGER_DTYPES:
+        raise TypeError(localize("not_integer_dtype", name="x_dtype", dtype=str(x_dtype).replace("torch.", "")))
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x_dtype)
+    w_zp = _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, geometry.out_channels)
+    w_centered = w.to(torch.int64) - _channel_view(w_zp, rank)
+    return _padding_error(geometry, w_centered, x_zp)

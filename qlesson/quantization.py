@@ -1,0 +1,177 @@
+"""Affine quantization: ``r = S (q − Z)`` for uint8 and int8.
+
+Taught in "The padding trap in integer convolution" and "Affine quantization". This is the
+preparation side, where float arithmetic is allowed: choosing a scale ``S`` and a zero point
+``Z``, and mapping real tensors to integers and back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import _checks
+from .i18n import localize, register_messages
+
+QUANTIZED_DTYPES = (torch.uint8, torch.int8)
+
+register_messages({
+    "bad_qdtype": {
+        "en": "dtype={dtype} is not supported here; use torch.uint8 or torch.int8.",
+        "zh-TW": "這裡不支援 dtype={dtype}，請使用 torch.uint8 或 torch.int8。",
+    },
+    "not_finite": {
+        "en": "{name}={value!r} is not a finite number. Pass a real number (not NaN or infinity).",
+        "zh-TW": "{name}={value!r} 不是有限的數值。請傳入實數（不能是 NaN 或無限大）。",
+    },
+    "bad_range": {
+        "en": "r_min={r_min} is larger than r_max={r_max}. Pass the smallest real value first.",
+        "zh-TW": "r_min={r_min} 大於 r_max={r_max}。請先傳入最小的實數值。",
+    },
+    "bad_scale": {
+        "en": "{name}={value!r} must be a finite number greater than 0. A scale is the real step between two integers.",
+        "zh-TW": "{name}={value!r} 必須是大於 0 的有限數值。縮放因子（scale）是兩個相鄰整數之間的實數間距。",
+    },
+    "not_float_tensor": {
+        "en": "{name} must be a floating-point tensor of real values, got dtype {dtype}. Use .float() first.",
+        "zh-TW": "{name} 必須是存放實數的浮點數張量，收到的資料型別是 {dtype}。請先使用 .float()。",
+    },
+    "bad_axis": {
+        "en": "axis={axis} is not an axis of a tensor with shape {shape}. Use an axis from 0 to {last}.",
+        "zh-TW": "axis={axis} 不是形狀為 {shape} 的張量的軸。請使用 0 到 {last} 之間的軸。",
+    },
+    "per_channel_params": {
+        "en": ("scale has {scales} entries and zero_point has {zero_points}, but axis {axis} of the tensor has "
+               "{channels}. Pass one scale and one zero point per channel, or one of each for the whole tensor."),
+        "zh-TW": ("scale 有 {scales} 個元素、zero_point 有 {zero_points} 個，但張量第 {axis} 軸有 {channels} 個。"
+                  "請每個通道各給一個縮放因子與零點，或整個張量各給一個。"),
+    },
+})
+
+
+def _check_qdtype(dtype: object) -> torch.dtype:
+    if dtype not in QUANTIZED_DTYPES:
+        raise ValueError(localize("bad_qdtype", dtype=dtype))
+    return dtype  # type: ignore[return-value]
+
+
+def _check_finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
+            value = float(value)
+        else:
+            raise TypeError(localize("not_finite", name=name, value=value))
+    if not math.isfinite(value):
+        raise ValueError(localize("not_finite", name=name, value=value))
+    return float(value)
+
+
+def quantized_range(dtype: torch.dtype, *, narrow: bool = False) -> tuple[int, int]:
+    """Return ``(q_min, q_max)`` of ``dtype``; ``narrow`` drops the lowest value (int8: −127..127)."""
+    low, high = _checks.dtype_range(_check_qdtype(dtype))
+    return (low + 1 if narrow else low), high
+
+
+def choose_qparams(
+    r_min: float, r_max: float, dtype: torch.dtype = torch.uint8, *, symmetric: bool = False,
+) -> tuple[float, int]:
+    """Choose a scale and zero point that map the real range ``[r_min, r_max]`` onto ``dtype``.
+
+    The range is first widened to contain 0, so that real 0 is exactly the integer ``Z``: that is
+    what lets padding, ReLU and zero-initialised buffers be exact. The asymmetric form maps
+    ``r_min`` to ``q_min`` and ``r_max`` to ``q_max``; the symmetric form, the convention for
+    weights, uses ``Z = 0`` for int8 (``Z = 128`` for uint8) and the narrow range −127..127, as
+    TFLite does, so that ``−S · 127`` and ``S · 127`` are both representable.
+
+    Returns:
+        ``(scale, zero_point)``: a Python float and a Python int in the range of ``dtype``.
+    """
+    r_min = _check_finite("r_min", r_min)
+    r_max = _check_finite("r_max", r_max)
+    if r_min > r_max:
+        raise ValueError(localize("bad_range", r_min=r_min, r_max=r_max))
+    _check_qdtype(dtype)
+    r_min, r_max = min(r_min, 0.0), max(r_max, 0.0)
+    if symmetric:
+        q_min, q_max = quantized_range(dtype, narrow=True)
+        half_steps = (q_max - q_min) // 2
+        bound = max(-r_min, r_max)
+        scale = bound / half_steps if bound > 0 else 1.0
+        zero_point = 0 if dtype == torch.int8 else 128
+        return scale, zero_point
+    q_min, q_max = quantized_range(dtype)
+    if r_max == r_min:  # both are 0: any scale represents the range exactly
+        return 1.0, 0 if dtype == torch.int8 else q_min
+    scale = (r_max - r_min) / (q_max - q_min)
+    zero_point = int(min(max(q_min - round(r_min / scale), q_min), q_max))
+    return scale, zero_point
+
+
+def _per_axis(tensor: torch.Tensor, scale: object, zero_point: object, axis: int | None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return scale (float64) and zero point (int64) shaped to broadcast along ``axis`` of ``tensor``."""
+    scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
+    zero_points = torch.as_tensor(zero_point).reshape(-1)
+    if zero_points.is_floating_point():
+        raise TypeError(localize("not_an_int", name="zero_point", value=zero_point))
+    zero_points = zero_points.to(torch.int64)
+    bad_scale = ~torch.isfinite(scales) | (scales <= 0)
+    if bool(bad_scale.any()):
+        raise ValueError(localize("bad_scale", name="scale", value=float(scales[bad_scale][0])))
+    if axis is None:
+        if scales.numel() != 1 or zero_points.numel() != 1:
+            raise ValueError(localize(
+                "per_channel_params", scales=scales.numel(), zero_points=zero_points.numel(), axis=0,
+                channels=1))
+        return scales.reshape(()), zero_points.reshape(())
+    axis = _checks.require_int("axis", axis)
+    if not -tensor.dim() <= axis < tensor.dim():
+        raise ValueError(localize("bad_axis", axis=axis, shape=tuple(tensor.shape), last=tensor.dim() - 1))
+    axis %= tensor.dim()
+    channels = tensor.shape[axis]
+    if scales.numel() not in (1, channels) or zero_points.numel() not in (1, channels):
+        raise ValueError(localize(
+            "per_channel_params", scales=scales.numel(), zero_points=zero_points.numel(), axis=axis,
+            channels=channels))
+    shape = [1] * tensor.dim()
+    shape[axis] = -1
+    return scales.expand(channels).reshape(shape), zero_points.expand(channels).reshape(shape)
+
+
+def quantize(
+    r: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor,
+    dtype: torch.dtype = torch.uint8, *, axis: int | None = None,
+) -> torch.Tensor:
+    """Quantize real values: ``q = clamp(round(r / S) + Z, q_min, q_max)``.
+
+    Rounding is half to even, as ONNX's QuantizeLinear does. With ``axis``, ``scale`` and
+    ``zero_point`` are 1-D with one entry per channel along that axis (per-channel quantization).
+
+    Returns:
+        a tensor of ``dtype`` with the shape of ``r``.
+    """
+    r = _checks.require_tensor("r", r)
+    if not r.is_floating_point():
+        raise TypeError(localize("not_float_tensor", name="r", dtype=str(r.dtype).replace("torch.", "")))
+    _check_qdtype(dtype)
+    scales, zero_points = _per_axis(r, scale, zero_point, axis)
+    low, high = _checks.dtype_range(dtype)
+    outside = zero_points[(zero_points < low) | (zero_points > high)]
+    if outside.numel():
+        raise ValueError(localize(
+            "zero_point_out_of_range", name="zero_point", value=int(outside.reshape(-1)[0]),
+            dtype=str(dtype).replace("torch.", ""), low=low, high=high))
+    if not bool(torch.isfinite(r).all()):
+        raise ValueError(localize("not_finite", name="r", value="NaN/inf"))
+    steps = torch.round(r.to(torch.float64) / scales)
+    return (steps + zero_points).clamp(low, high).to(dtype)
+
+
+def dequantize(
+    q: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor, *, axis: int | None = None,
+) -> torch.Tensor:
+    """Map integers back to real values, ``r = S (q − Z)``, as float64 so that no step is rounded."""
+    q = _checks.require_integer_tensor("q", q)
+    scales, zero_points = _per_axis(q, scale, zero_point, axis)
+    return scales * (q.to(torch.int64) - zero_points).to(torch.float64)
