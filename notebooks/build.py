@@ -8,12 +8,24 @@ line that starts with ``%%``:
     %% code          a code cell, the same in both languages
 
 A marker may end with a slide type for the classroom slides (``slide``, ``subslide``,
-``fragment``, ``skip`` or ``notes``), as in ``%% en slide``; a code cell with no slide type
-follows its Markdown cell onto the same slide. In a code cell, ``{language}`` is replaced by
-the notebook's language tag; it is the only difference between the twins' code.
+``fragment``, ``skip``, ``notes`` or ``-``), as in ``%% en slide``. A cell with no slide type
+gets one from its content: a Markdown cell whose first line is a ``#`` or ``##`` heading
+starts a slide, a ``###`` heading starts a subslide, and any other cell, code included,
+continues the slide before it (``-``). In a code cell, ``{language}`` is replaced by the
+notebook's language tag; it is the only difference between the twins' code.
 
-The first line of a source is a ``%% title`` cell pair holding the lesson title in both
-languages, one per line as ``en: ...`` and ``zh-TW: ...``.
+The first cell of a source is a ``%% title`` cell. It holds four ``key: value`` lines: the
+lesson title in both languages as ``en:`` and ``zh-TW:``, and a one-line description of the
+lesson for the contents page as ``summary-en:`` and ``summary-zh-TW:``::
+
+    %% title
+    en: The padding trap
+    zh-TW: 填補陷阱
+    summary-en: Why padding with 0 instead of the zero point corrupts the border outputs.
+    summary-zh-TW: 為什麼用 0 而不是零點填補，會弄錯邊界的輸出。
+
+Besides the lessons, the build writes the contents page ``00_index.ipynb`` in each language,
+listing every lesson with its title and summary; the lessons link to it.
 
 Usage:
     python notebooks/build.py                  build and execute every lesson
@@ -24,6 +36,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +51,28 @@ SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 CELL_TIMEOUT_SECONDS = 600
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+TITLE_KEYS = ("en", "zh-TW", "summary-en", "summary-zh-TW")
+INDEX_STEM = "00_index"
+
+COLLECTION_TITLES = {
+    "en": "Integer-only quantized inference",
+    "zh-TW": "純整數量化推論",
+}
+INDEX_TEXT = {
+    "en": {
+        "intro": "Lessons on how a quantized network computes with integers only, and on the "
+                 "mistakes that make its results differ from the real-valued model. "
+                 "Open a lesson and run all its cells from the top (Run > Run All Cells).",
+        "lessons": "Lessons",
+        "other_language": "[這套課程的中文（台灣）版本](../zh-TW/00_index.ipynb)",
+    },
+    "zh-TW": {
+        "intro": "這套課程說明量化網路如何只用整數計算，以及哪些錯誤會讓結果和實數模型不同。"
+                 "打開一課後，請從頭執行所有儲存格（執行 > 執行所有儲存格）。",
+        "lessons": "課程",
+        "other_language": "[The English version of this collection](../en/00_index.ipynb)",
+    },
+}
 
 
 @dataclass
@@ -54,7 +89,8 @@ class Lesson:
     """A parsed lesson source."""
 
     stem: str
-    titles: dict[str, str]
+    titles: dict[str, str]  # language tag -> lesson title
+    summaries: dict[str, str]  # language tag -> one-line description for the contents page
     cells: list[SourceCell]
 
 
@@ -79,13 +115,22 @@ def parse_lesson(path: Path) -> Lesson:
 
     if not blocks or blocks[0][1] != "title":
         raise ValueError(f"{path.name}:1: a lesson source starts with a %% title cell")
-    titles = {}
-    for line in blocks[0][3]:
-        if line.strip():
-            language, _, title = line.partition(":")
-            titles[language.strip()] = title.strip()
-    if set(titles) != set(LANGUAGES):
-        raise ValueError(f"{path.name}: the title cell needs one line for each of {LANGUAGES}")
+    title_fields: dict[str, str] = {}
+    for offset, line in enumerate(blocks[0][3], start=blocks[0][0] + 1):
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        key = key.strip()
+        if not colon or key not in TITLE_KEYS or not value.strip():
+            raise ValueError(f"{path.name}:{offset}: a title cell line is 'KEY: text' with KEY one of {TITLE_KEYS}")
+        if key in title_fields:
+            raise ValueError(f"{path.name}:{offset}: {key!r} appears twice in the title cell")
+        title_fields[key] = value.strip()
+    missing = [key for key in TITLE_KEYS if key not in title_fields]
+    if missing:
+        raise ValueError(f"{path.name}: the title cell has no line for {missing}; it needs one for each of {TITLE_KEYS}")
+    titles = {language: title_fields[language] for language in LANGUAGES}
+    summaries = {language: title_fields[f"summary-{language}"] for language in LANGUAGES}
 
     cells: list[SourceCell] = []
     pending_english: tuple[int, str | None, str] | None = None
@@ -107,7 +152,27 @@ def parse_lesson(path: Path) -> Lesson:
             cells.append(SourceCell("code", {"code": text}, slide))
     if pending_english:
         raise ValueError(f"{path.name}:{pending_english[0]}: English cell without a zh-TW twin")
-    return Lesson(path.stem, titles, cells)
+    return Lesson(path.stem, titles, summaries, cells)
+
+
+HEADING = re.compile(r"^(#{1,6})\s")
+
+
+def slide_type(cell: SourceCell) -> str:
+    """Return the slide type of ``cell``: its marker's, or one derived from its first line.
+
+    A Markdown cell opening with a ``#`` or ``##`` heading starts a slide and one opening with
+    a deeper heading starts a subslide, in both languages alike because the derivation reads the
+    English text. Every other cell continues the current slide.
+    """
+    if cell.slide_type:
+        return cell.slide_type
+    if cell.kind == "markdown":
+        first_line = cell.text["en"].lstrip("\n").split("\n", 1)[0]
+        heading = HEADING.match(first_line)
+        if heading:
+            return "slide" if len(heading.group(1)) <= 2 else "subslide"
+    return "-"
 
 
 def lesson_sources() -> list[Path]:
@@ -145,9 +210,7 @@ def to_notebook(lesson: Lesson, language: str, lessons: list[Lesson]) -> nbforma
     }
     cells = [nbformat.v4.new_markdown_cell(nav, metadata={"slideshow": {"slide_type": "skip"}})]
     for source_cell in lesson.cells:
-        metadata = {}
-        if source_cell.slide_type:
-            metadata["slideshow"] = {"slide_type": source_cell.slide_type}
+        metadata = {"slideshow": {"slide_type": slide_type(source_cell)}}
         if source_cell.kind == "markdown":
             cells.append(nbformat.v4.new_markdown_cell(source_cell.text[language], metadata=metadata))
         else:
@@ -157,6 +220,29 @@ def to_notebook(lesson: Lesson, language: str, lessons: list[Lesson]) -> nbforma
     for index, cell in enumerate(cells):
         cell.id = f"{lesson.stem}-{index:03d}"  # stable ids keep diffs of rebuilt notebooks small
     notebook.cells = cells
+    return notebook
+
+
+def to_index(language: str, lessons: list[Lesson]) -> nbformat.NotebookNode:
+    """Render the contents page in ``language``: the collection title and one line per lesson."""
+    text = INDEX_TEXT[language]
+    entries = [
+        f"{number}. [{lesson.titles[language]}]({lesson.stem}.ipynb): {lesson.summaries[language]}"
+        for number, lesson in enumerate(lessons, start=1)
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata = {
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        "qlesson": {"language": language, "source": "build.py"},
+    }
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(f"# {COLLECTION_TITLES[language]}\n\n{text['intro']}"),
+        nbformat.v4.new_markdown_cell(f"## {text['lessons']}\n\n" + "\n".join(entries)),
+        nbformat.v4.new_markdown_cell(text["other_language"]),
+    ]
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"{INDEX_STEM}-{index:03d}"
     return notebook
 
 
@@ -172,8 +258,16 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
 
 
 def build(stems: list[str] | None, run: bool) -> list[Path]:
+    """Write the requested lessons (default: all) in both languages, and both contents pages."""
     lessons = [parse_lesson(path) for path in lesson_sources()]
     written = []
+    for language in LANGUAGES:
+        directory = NOTEBOOKS / language
+        directory.mkdir(exist_ok=True)
+        target = directory / f"{INDEX_STEM}.ipynb"
+        nbformat.write(to_index(language, lessons), target)
+        written.append(target)
+        print(f"wrote {target.relative_to(NOTEBOOKS.parent)}")
     for lesson in lessons:
         if stems and lesson.stem not in stems:
             continue

@@ -40,11 +40,11 @@ register_messages({
         "en": ("{name} has {length} entries but there are {channels} output channels. "
                "Pass one zero point per output channel (a 1-D tensor of length {channels}) or a single int."),
         "zh-TW": ("{name} 有 {length} 個元素，但輸出通道有 {channels} 個。"
-                  "請為每個輸出通道提供一個零點（長度 {channels} 的一維張量），或只傳一個整數。"),
+                  "請為每個輸出通道提供一個零點（長度 {channels} 的 1 維張量），或只傳一個整數。"),
     },
     "per_channel_shape": {
         "en": "{name} must be an int or a 1-D tensor, got a tensor of shape {shape}. Flatten it with .reshape(-1).",
-        "zh-TW": "{name} 必須是整數或一維張量，收到的張量形狀是 {shape}。請用 .reshape(-1) 攤平。",
+        "zh-TW": "{name} 必須是整數或 1 維張量，收到的張量形狀是 {shape}。請用 .reshape(-1) 攤平。",
     },
     "spatial_rank": {
         "en": ("{name} has shape {shape}: {rank} spatial dimension(s), but 1, 2 or 3 are supported. "
@@ -100,6 +100,12 @@ register_messages({
     "bad_method": {
         "en": "method={value!r} is not one of {choices}.",
         "zh-TW": "method={value!r} 不是 {choices} 之一。",
+    },
+    "accumulator_overflow": {
+        "en": ("the accumulator of this convolution can reach {bound}, beyond the int64 maximum {limit}. "
+               "Use narrower inputs (uint8, int8 or int16) or values closer to the zero point."),
+        "zh-TW": ("此卷積的累加器（accumulator）可能達到 {bound}，超過 int64 的最大值 {limit}。"
+                  "請改用較窄的輸入（uint8、int8 或 int16），或讓數值更接近零點。"),
     },
     "bad_size": {
         "en": ("input_size={value!r} must be {rank} positive ints, the spatial size of the input "

@@ -30,6 +30,10 @@ register_messages({
     "summary.outputs": {"en": "outputs", "zh-TW": "輸出數"},
     "summary.wrong": {"en": "wrong", "zh-TW": "錯誤數"},
     "summary.max_abs_error": {"en": "max |error|", "zh-TW": "最大絕對誤差"},
+    "bad_kernel_size": {
+        "en": "kernel_size={value!r} must be 1, 2 or 3 positive ints, one per spatial axis, for example (3, 3).",
+        "zh-TW": "kernel_size={value!r} 必須是 1、2 或 3 個正整數，每個空間軸一個，例如 (3, 3)。",
+    },
     "regions_shape": {
         "en": ("error has shape {error_shape} but the region map has shape {regions_shape}; the trailing axes "
                "of error must equal the region map. Build both from the same convolution."),
@@ -59,10 +63,14 @@ def border_regions(
     Returns an int64 tensor of the output's spatial shape with values 0 to ``len(input_size)``;
     :func:`region_name` turns a count into interior, face, edge or corner.
     """
-    rank = len(input_size)
-    if rank not in (1, 2, 3) or len(kernel_size) != rank:
-        raise ValueError(localize("bad_size", value=input_size, rank=len(kernel_size)))
-    geometry = conv_geometry(tuple(input_size), 1, (1, 1, *kernel_size),
+    kernel = _positive_ints(kernel_size)
+    if kernel is None or len(kernel) not in (1, 2, 3):
+        raise ValueError(localize("bad_kernel_size", value=kernel_size))
+    rank = len(kernel)
+    size = _positive_ints(input_size)
+    if size is None or len(size) != rank:
+        raise ValueError(localize("bad_size", value=input_size, rank=rank))
+    geometry = conv_geometry(size, 1, (1, 1, *kernel),
                              stride=stride, padding=padding, dilation=dilation)
     touching = torch.zeros(geometry.output_size, dtype=torch.int64)
     for axis in range(rank):
@@ -75,6 +83,15 @@ def border_regions(
         shape[axis] = -1
         touching += in_padding.to(torch.int64).view(shape)
     return touching
+
+
+def _positive_ints(value: object) -> tuple[int, ...] | None:
+    """Return ``value`` as a tuple if it is a tuple, list or torch.Size of positive ints, else None."""
+    if not isinstance(value, (tuple, list, torch.Size)):
+        return None
+    if any(isinstance(item, bool) or not isinstance(item, int) or item < 1 for item in value):
+        return None
+    return tuple(value)
 
 
 @dataclass(frozen=True)

@@ -233,14 +233,19 @@ def conv_integer(
     w_centered = w.to(torch.int64) - _channel_view(w_zp, rank)
     max_w = int(w_centered.abs().max())
     max_x = _extreme_distance(x, x_zp)
-    if method == "naive_zero_pad" and any(amount for pair in geometry.padding for amount in pair):
+    if method in ("naive_zero_pad", "border_correction") and any(
+            amount for pair in geometry.padding for amount in pair):
         max_x = max(max_x, abs(x_zp))  # a zero-padded tap contributes (0 − x_zp)
-    carrier = accumulation_dtype(geometry.taps * max_x * max_w, x=x, w=w, geometry=geometry)
+    bound = geometry.taps * max_x * max_w
+    _check_accumulator_bound(bound)
+    carrier = accumulation_dtype(bound, x=x, w=w, geometry=geometry)
 
     if method == "skip_taps":
         return _conv_skip_taps(x, x_zp, w_centered, geometry, carrier)
 
-    x_centered = x.to(carrier) - x_zp
+    # Center in int64 before converting: x_q itself may not fit the carrier (int32 x near a large
+    # zero point), while x_q − x_zp is at most max_x and so exact in it.
+    x_centered = (x.to(torch.int64) - x_zp).to(carrier)
     if method == "zero_point_pad":
         # Padding x_q with x_zp is padding the centered values with real 0.
         padded = F.pad(x_centered, geometry.torch_padding, value=0)
@@ -254,12 +259,20 @@ def conv_integer(
     return naive - _padding_error(geometry, w_centered, x_zp).unsqueeze(0)
 
 
+def _check_accumulator_bound(bound: int) -> None:
+    """Raise if ``bound``, the largest possible partial sum, does not fit in the int64 accumulator."""
+    limit = torch.iinfo(torch.int64).max
+    if bound > limit:
+        raise ValueError(localize("accumulator_overflow", bound=bound, limit=limit))
+
+
 def _padding_error(geometry: ConvGeometry, w_centered: torch.Tensor, x_zp: int) -> torch.Tensor:
     """Return ``−x_zp · Σ (w − w_zp)`` over the padded taps of each output, shape (C_out, *out)."""
     # A tensor that is 1 in the padding and 0 inside, the same for every channel.
     inside = torch.zeros((1, geometry.in_channels, *geometry.input_size), dtype=torch.int64)
     in_padding = F.pad(inside, geometry.torch_padding, value=1)
     max_w = int(w_centered.abs().max())
+    _check_accumulator_bound(geometry.taps * abs(x_zp) * max_w)
     carrier = accumulation_dtype(geometry.taps * max_w)
     padded_sum = _CONV[geometry.rank](
         in_padding.to(carrier), w_centered.to(carrier), stride=geometry.stride,
@@ -276,7 +289,7 @@ def _conv_skip_taps(x: torch.Tensor, x_zp: int, w_centered: torch.Tensor, geomet
     c_in_group = geometry.in_channels // groups
     c_out_group = geometry.out_channels // groups
     out_size = geometry.output_size
-    x_centered = (x.to(carrier) - x_zp).view(batch, groups, c_in_group, *geometry.input_size)
+    x_centered = (x.to(torch.int64) - x_zp).to(carrier).view(batch, groups, c_in_group, *geometry.input_size)
     w_grouped = w_centered.to(carrier).view(groups, c_out_group, c_in_group, *geometry.kernel_size)
     acc = torch.zeros((batch, groups, c_out_group, *out_size), dtype=carrier)
 
@@ -344,7 +357,8 @@ def padding_error_map(
     geometry = conv_geometry(size, in_channels, tuple(w.shape),
                              stride=stride, padding=padding, dilation=dilation, groups=groups)
     if x_dtype not in _checks.INTEGER_DTYPES:
-        raise TypeError(localize("not_integer_dtype", name="x_dtype", dtype=str(x_dtype).replace("torch.", "")))
+        dtype_name = str(x_dtype).replace("torch.", "") if isinstance(x_dtype, torch.dtype) else repr(x_dtype)
+        raise TypeError(localize("not_integer_dtype", name="x_dtype", dtype=dtype_name))
     x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x_dtype)
     w_zp = _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, geometry.out_channels)
     w_centered = w.to(torch.int64) - _channel_view(w_zp, rank)

@@ -18,8 +18,8 @@ QUANTIZED_DTYPES = (torch.uint8, torch.int8)
 
 register_messages({
     "bad_qdtype": {
-        "en": "dtype={dtype} is not supported here; use torch.uint8 or torch.int8.",
-        "zh-TW": "這裡不支援 dtype={dtype}，請使用 torch.uint8 或 torch.int8。",
+        "en": "dtype={dtype!r} is not supported here; use torch.uint8 or torch.int8.",
+        "zh-TW": "這裡不支援 dtype={dtype!r}，請使用 torch.uint8 或 torch.int8。",
     },
     "not_finite": {
         "en": "{name}={value!r} is not a finite number. Pass a real number (not NaN or infinity).",
@@ -33,6 +33,10 @@ register_messages({
         "en": "{name}={value!r} must be a finite number greater than 0. A scale is the real step between two integers.",
         "zh-TW": "{name}={value!r} 必須是大於 0 的有限數值。縮放因子（scale）是兩個相鄰整數之間的實數間距。",
     },
+    "not_finite_tensor": {
+        "en": "{name} contains {count} NaN or infinite value(s). Replace or clip them before quantizing.",
+        "zh-TW": "{name} 含有 {count} 個 NaN 或無限大的值。請先取代或截斷（clip）這些值再量化。",
+    },
     "not_float_tensor": {
         "en": "{name} must be a floating-point tensor of real values, got dtype {dtype}. Use .float() first.",
         "zh-TW": "{name} 必須是存放實數的浮點數張量，收到的資料型別是 {dtype}。請先使用 .float()。",
@@ -41,6 +45,12 @@ register_messages({
         "en": "axis={axis} is not an axis of a tensor with shape {shape}. Use an axis from 0 to {last}.",
         "zh-TW": "axis={axis} 不是形狀為 {shape} 的張量的軸。請使用 0 到 {last} 之間的軸。",
     },
+    "per_tensor_params": {
+        "en": ("scale has {scales} entries and zero_point has {zero_points}, but without axis one of each is "
+               "expected. Pass axis=<channel axis> for per-channel quantization."),
+        "zh-TW": ("scale 有 {scales} 個元素、zero_point 有 {zero_points} 個，但未指定 axis 時兩者各只能有一個。"
+                  "若要逐通道量化，請傳入 axis=<通道所在的軸>。"),
+    },
     "per_channel_params": {
         "en": ("scale has {scales} entries and zero_point has {zero_points}, but axis {axis} of the tensor has "
                "{channels}. Pass one scale and one zero point per channel, or one of each for the whole tensor."),
@@ -48,6 +58,11 @@ register_messages({
                   "請每個通道各給一個縮放因子與零點，或整個張量各給一個。"),
     },
 })
+
+
+# The smallest positive float64 (5e-324). A range narrower than about 128 of these, divided into
+# 255 steps, gives a scale that rounds to 0, so the scale is never chosen smaller than this.
+_MIN_SCALE = math.ulp(0.0)
 
 
 def _check_qdtype(dtype: object) -> torch.dtype:
@@ -97,13 +112,14 @@ def choose_qparams(
         q_min, q_max = quantized_range(dtype, narrow=True)
         half_steps = (q_max - q_min) // 2
         bound = max(-r_min, r_max)
-        scale = bound / half_steps if bound > 0 else 1.0
+        scale = max(bound / half_steps, _MIN_SCALE) if bound > 0 else 1.0
         zero_point = 0 if dtype == torch.int8 else 128
         return scale, zero_point
     q_min, q_max = quantized_range(dtype)
     if r_max == r_min:  # both are 0: any scale represents the range exactly
         return 1.0, 0 if dtype == torch.int8 else q_min
-    scale = (r_max - r_min) / (q_max - q_min)
+    # Dividing before subtracting keeps the scale finite when r_max − r_min overflows a float.
+    scale = max(r_max / (q_max - q_min) - r_min / (q_max - q_min), _MIN_SCALE)
     zero_point = int(min(max(q_min - round(r_min / scale), q_min), q_max))
     return scale, zero_point
 
@@ -111,19 +127,20 @@ def choose_qparams(
 def _per_axis(tensor: torch.Tensor, scale: object, zero_point: object, axis: int | None
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return scale (float64) and zero point (int64) shaped to broadcast along ``axis`` of ``tensor``."""
-    scales = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
-    zero_points = torch.as_tensor(zero_point).reshape(-1)
-    if zero_points.is_floating_point():
+    scales = _number_tensor(scale)
+    if scales is None or scales.dtype == torch.bool or scales.is_complex():
+        raise TypeError(localize("bad_scale", name="scale", value=scale))
+    scales = scales.to(torch.float64).reshape(-1)
+    zero_points = _number_tensor(zero_point)
+    if zero_points is None or zero_points.dtype not in _checks.INTEGER_DTYPES:
         raise TypeError(localize("not_an_int", name="zero_point", value=zero_point))
-    zero_points = zero_points.to(torch.int64)
+    zero_points = zero_points.to(torch.int64).reshape(-1)
     bad_scale = ~torch.isfinite(scales) | (scales <= 0)
     if bool(bad_scale.any()):
         raise ValueError(localize("bad_scale", name="scale", value=float(scales[bad_scale][0])))
     if axis is None:
         if scales.numel() != 1 or zero_points.numel() != 1:
-            raise ValueError(localize(
-                "per_channel_params", scales=scales.numel(), zero_points=zero_points.numel(), axis=0,
-                channels=1))
+            raise ValueError(localize("per_tensor_params", scales=scales.numel(), zero_points=zero_points.numel()))
         return scales.reshape(()), zero_points.reshape(())
     axis = _checks.require_int("axis", axis)
     if not -tensor.dim() <= axis < tensor.dim():
@@ -137,6 +154,24 @@ def _per_axis(tensor: torch.Tensor, scale: object, zero_point: object, axis: int
     shape = [1] * tensor.dim()
     shape[axis] = -1
     return scales.expand(channels).reshape(shape), zero_points.expand(channels).reshape(shape)
+
+
+def _number_tensor(value: object) -> torch.Tensor | None:
+    """Return ``value`` (a number, a sequence of numbers or a tensor) as a tensor, or None for any other value.
+
+    Python floats become float64, not torch's default float32, so that a scale keeps every bit.
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (str, bytes)) or value is None:
+        return None
+    try:
+        inferred = torch.as_tensor(value)
+        if inferred.is_floating_point():
+            return torch.as_tensor(value, dtype=torch.float64)
+        return inferred
+    except (TypeError, ValueError, RuntimeError):
+        return None
 
 
 def quantize(
@@ -162,8 +197,9 @@ def quantize(
         raise ValueError(localize(
             "zero_point_out_of_range", name="zero_point", value=int(outside.reshape(-1)[0]),
             dtype=str(dtype).replace("torch.", ""), low=low, high=high))
-    if not bool(torch.isfinite(r).all()):
-        raise ValueError(localize("not_finite", name="r", value="NaN/inf"))
+    not_finite = int((~torch.isfinite(r)).sum())
+    if not_finite:
+        raise ValueError(localize("not_finite_tensor", name="r", count=not_finite))
     steps = torch.round(r.to(torch.float64) / scales)
     return (steps + zero_points).clamp(low, high).to(dtype)
 

@@ -1,0 +1,488 @@
+"""Run the same integer convolution through real inference engines and compare with qlesson.
+
+Taught in "Cross-checking against real engines". Each runner takes the integer tensors and
+parameters that :func:`qlesson.conv_integer` and :func:`qlesson.qlinear_conv` take, runs one
+engine on the CPU and returns its integer output as a torch tensor. A configuration that the
+engine cannot run raises :class:`UnsupportedConfiguration` before the engine is called, with the
+reason in the active language. An unexpected failure inside the engine raises :class:`EngineError`.
+
+Engines:
+
+- ONNX Runtime ``ConvInteger`` and ``QLinearConv``: a one-node ONNX model built in memory and run
+  by an ``InferenceSession`` on ``CPUExecutionProvider``; nothing is written to disk.
+- PyTorch's quantized CPU engines (``torch.backends.quantized.supported_engines`` less
+  ``"none"``): ``torch.ops.quantized.conv{1,2,3}d`` after ``conv{1,2,3}d_prepack``.
+
+PyTorch's quantized tensors (``torch.quint8``, ``torch.qint8``) are deprecated in torch 2.13,
+which warns once per process with a ``UserWarning`` that starts "torch.quantize_per_tensor,
+torch.quantize_per_channel and other quantized tensor creation functions ... are deprecated".
+:func:`torch_quantized_conv` suppresses exactly that warning around its own calls and no other.
+The replacement is to keep plain ``torch.uint8`` / ``torch.int8`` tensors and handle scales and
+zero points in model code, as torchao does. Its ``torchao.quantization.quantize_`` replaces eager
+mode quantization, and ``torchao.quantization.pt2e`` (``prepare_pt2e`` / ``convert_pt2e``) replaces
+FX graph mode for exported graphs; ExecuTorch's backend quantizers use the latter. Sources: the
+PyTorch 2.13 quantization page (docs.pytorch.org/docs/2.13/quantization.html) and the deprecation
+notice that the warning links to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from . import _checks
+from .convolution import ConvGeometry, conv_geometry
+from .i18n import localize, register_messages
+from .qlinear import _check_bias, _check_operand, _check_zero_point_dtype, _scale_tensor
+
+#: Start of the message of PyTorch 2.13's deprecation warning for quantized tensor creation.
+TORCH_QUANTIZED_DEPRECATION = (
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation "
+    r"functions that produce tensors with dtype torch\.quint8, torch\.qint8, and torch\.qint32 are deprecated"
+)
+
+# ONNX opset and IR version of the generated models; ONNX Runtime 1.31 runs both.
+_OPSET = 21
+_IR_VERSION = 10
+
+register_messages({
+    "engines.unsupported": {
+        "en": "{engine} cannot run this configuration: {reason}",
+        "zh-TW": "{engine} 無法執行這個設定：{reason}",
+    },
+    "engines.failed": {
+        "en": "{engine} failed on a configuration qlesson expected it to run: {detail}",
+        "zh-TW": "{engine} 在 qlesson 預期可執行的設定上失敗：{detail}",
+    },
+    "engines.reason.per_channel_zero_point": {
+        "en": "w_zero_point must be one value for all output channels, got {values}.",
+        "zh-TW": "w_zero_point 必須所有輸出通道共用同一個值，收到的是 {values}。",
+    },
+    "engines.reason.ort_dtypes": {
+        "en": ("it takes uint8 x and output with uint8 or int8 w, or int8 for all three; got x {x_dtype}, "
+               "w {w_dtype}, output {y_dtype}."),
+        "zh-TW": ("它只接受 uint8 的 x 與輸出搭配 uint8 或 int8 的 w，或三者都是 int8；收到的是 x {x_dtype}、"
+                  "w {w_dtype}、輸出 {y_dtype}。"),
+    },
+    "engines.reason.torch_dtypes": {
+        "en": "it takes uint8 x (quint8) and int8 w (qint8) and returns uint8; got x {x_dtype}, w {w_dtype}.",
+        "zh-TW": "它只接受 uint8 的 x（quint8）與 int8 的 w（qint8），並輸出 uint8；收到的是 x {x_dtype}、w {w_dtype}。",
+    },
+    "engines.reason.asymmetric_padding": {
+        "en": "padding must be the same before and after on each axis, got {padding}.",
+        "zh-TW": "每個軸前後的填補（padding）必須相同，收到的是 {padding}。",
+    },
+    "engines.reason.weight_zero_point_nonzero": {
+        "en": "onednn takes only symmetric weights, w_zero_point = 0, got {values}.",
+        "zh-TW": "onednn 只接受對稱量化的權重，也就是 w_zero_point = 0，收到的是 {values}。",
+    },
+    "engines.reason.activation": {
+        "en": "only activation=None or 'relu' can be fused, got {value!r}.",
+        "zh-TW": "只能融合 activation=None 或 'relu'，收到的是 {value!r}。",
+    },
+    "engines.reason.engine_missing": {
+        "en": "this PyTorch build offers the quantized engines {available}.",
+        "zh-TW": "這個 PyTorch 版本提供的量化推論引擎（engine）是 {available}。",
+    },
+    "engines.reason.onednn_padding_only": {
+        "en": ("on spatial axis {axis} every tap of every output falls in the padding, so the convolution reads "
+               "no input. PyTorch {version}'s onednn kernels crash (segmentation fault) or return wrong values "
+               "there; use fbgemm or qnnpack, or a smaller padding."),
+        "zh-TW": ("在第 {axis} 個空間軸上，每個輸出的每個取樣點（tap）都落在填補區，卷積完全沒有讀到輸入。"
+                  "PyTorch {version} 的 onednn 核心在這種情況會當掉（segmentation fault）或傳回錯誤的值；"
+                  "請改用 fbgemm 或 qnnpack，或縮小填補。"),
+    },
+    "engines.reason.kernel_missing": {
+        "en": "it has no kernel for these types ({detail}).",
+        "zh-TW": "它沒有這些型別的核心實作（{detail}）。",
+    },
+    "engines.shape_mismatch": {
+        "en": "result has shape {result_shape} but reference has shape {reference_shape}; compare outputs of the same problem.",
+        "zh-TW": "result 的形狀是 {result_shape}，reference 的形狀是 {reference_shape}；請比較同一個問題的輸出。",
+    },
+    "engines.comparison": {
+        "en": "{mismatches} of {total} outputs differ, max |difference| {max_difference}",
+        "zh-TW": "{total} 個輸出中有 {mismatches} 個不同，最大絕對差 {max_difference}",
+    },
+})
+
+
+class UnsupportedConfiguration(NotImplementedError):
+    """Error raised when an engine cannot run the requested configuration, naming the engine and the reason."""
+
+
+class EngineError(RuntimeError):
+    """Error raised when an engine fails on a configuration that qlesson expected it to run."""
+
+
+def _unsupported(engine: str, reason_key: str, **fields: object) -> UnsupportedConfiguration:
+    return UnsupportedConfiguration(localize("engines.unsupported", engine=engine,
+                                             reason=localize(reason_key, **fields)))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _problem_geometry(x: torch.Tensor, w: torch.Tensor, stride: object, padding: object, dilation: object,
+                      groups: object) -> ConvGeometry:
+    _checks.spatial_rank("x", x)
+    if w.dim() != x.dim():
+        raise ValueError(localize("rank_mismatch", x_shape=tuple(x.shape), w_shape=tuple(w.shape)))
+    return conv_geometry(tuple(x.shape[2:]), x.shape[1], tuple(w.shape), stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
+
+
+def _weight_zero_points(w_zero_point: object, w: torch.Tensor) -> torch.Tensor:
+    return _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, w.shape[0])
+
+
+def padding_only_axis(geometry: ConvGeometry) -> int | None:
+    """Return the first spatial axis on which no tap of any output reaches the input, or ``None``.
+
+    On such an axis every output window lies entirely in the padding, so every output equals its
+    bias alone (a tap in the padding contributes ``(x_zp − x_zp)(w − w_zp) = 0``).
+    """
+    for axis, (size, kernel, stride, dilation, (before, _)) in enumerate(zip(
+            geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation, geometry.padding)):
+        out_size = geometry.output_size[axis]
+        reaches_input = any(
+            0 <= out * stride - before + tap * dilation < size
+            for out in range(out_size) for tap in range(kernel))
+        if not reaches_input:
+            return axis
+    return None
+
+
+def x86_u8s8_may_saturate() -> bool:
+    """Return whether this CPU may run u8 × s8 kernels with ``vpmaddubsw``, whose int16 pair sums saturate.
+
+    Taught in "How wide is the accumulator". x86 CPUs with AVX512-VNNI or AVX-VNNI have
+    ``vpdpbusd``, which accumulates in int32 and cannot saturate. ONNX Runtime's change "x86/64
+    U8S8 Gemm Precision Fix" names SSE4.1, AVX2 and AVX512 CPUs without VNNI as the ones with
+    overflow problems. Reads ``/proc/cpuinfo``, so outside Linux an x86 CPU is assumed to lack VNNI.
+    Non-x86 CPUs return ``False``.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = set(re.findall(r"\b\w+\b", cpuinfo.read()))
+    except OSError:
+        return True
+    return not ({"avx512_vnni", "avx_vnni"} & flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# ONNX Runtime
+# ---------------------------------------------------------------------------------------------
+
+def _onnx_attributes(geometry: ConvGeometry) -> dict[str, object]:
+    return {
+        "kernel_shape": list(geometry.kernel_size),
+        "strides": list(geometry.stride),
+        "dilations": list(geometry.dilation),
+        # ONNX orders pads as all begins, then all ends.
+        "pads": [before for before, _ in geometry.padding] + [after for _, after in geometry.padding],
+        "group": geometry.groups,
+    }
+
+
+def _run_onnx_node(op_type: str, x: torch.Tensor, initializers: dict[str, np.ndarray], input_names: list[str],
+                   output_type: int, geometry: ConvGeometry) -> torch.Tensor:
+    """Build a one-node model whose only graph input is ``x``, run it on the CPU, return int64."""
+    import onnx
+    import onnxruntime
+    from onnx import helper, numpy_helper
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    x_numpy = x.contiguous().numpy()
+    node = helper.make_node(op_type, input_names, ["y"], **_onnx_attributes(geometry))
+    output_shape = [x_numpy.shape[0], geometry.out_channels, *geometry.output_size]
+    graph = helper.make_graph(
+        [node], f"qlesson_{op_type}",
+        [helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(x_numpy.dtype), list(x_numpy.shape))],
+        [helper.make_tensor_value_info("y", output_type, output_shape)],
+        [numpy_helper.from_array(array, name) for name, array in initializers.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    model.ir_version = _IR_VERSION
+    onnx.checker.check_model(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # log errors only, because a failure is raised below anyway
+    engine = f"ONNX Runtime {onnxruntime.__version__} {op_type}"
+    try:
+        session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+        (y,) = session.run(None, {"x": x_numpy})
+    except ort_errors.NotImplemented as error:
+        raise _unsupported(engine, "engines.reason.kernel_missing", detail=str(error)) from error
+    except (ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.InvalidGraph,
+            ort_errors.RuntimeException) as error:
+        raise EngineError(localize("engines.failed", engine=engine, detail=str(error))) from error
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def onnxruntime_conv_integer(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    x_zero_point: int = 0,
+    w_zero_point: int | torch.Tensor = 0,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """Run ONNX Runtime's ``ConvInteger`` on the CPU and return its int32 accumulator as int64.
+
+    Taught in "Cross-checking against real engines". Arguments are those of
+    :func:`qlesson.conv_integer`. ONNX Runtime 1.31 runs uint8 and int8 for both ``x`` and ``w``,
+    1 to 3 spatial axes, groups and asymmetric padding, but only one weight zero point: equal
+    per-channel zero points are passed as one value, different ones raise
+    :class:`UnsupportedConfiguration`.
+    """
+    x = _check_operand("x", x)
+    w = _check_operand("w", w)
+    geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
+    w_zp = _weight_zero_points(w_zero_point, w)
+    if bool((w_zp != w_zp[0]).any()):
+        raise _unsupported("ONNX Runtime ConvInteger", "engines.reason.per_channel_zero_point",
+                           values=w_zp.tolist())
+    from onnx import TensorProto
+
+    initializers = {
+        "w": w.contiguous().numpy(),
+        "x_zero_point": np.array(x_zp, dtype=x.numpy().dtype),
+        "w_zero_point": np.array(int(w_zp[0]), dtype=w.numpy().dtype),
+    }
+    return _run_onnx_node("ConvInteger", x, initializers, ["x", "w", "x_zero_point", "w_zero_point"],
+                          TensorProto.INT32, geometry)
+
+
+def onnxruntime_qlinear_conv(
+    x: torch.Tensor,
+    x_scale: float,
+    x_zero_point: int | torch.Tensor,
+    w: torch.Tensor,
+    w_scale: float | torch.Tensor,
+    w_zero_point: int | torch.Tensor,
+    y_scale: float,
+    y_zero_point: int | torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    out_dtype: torch.dtype = torch.uint8,
+) -> torch.Tensor:
+    """Run ONNX Runtime's ``QLinearConv`` on the CPU and return its output as int64.
+
+    Taught in "Cross-checking against real engines". Arguments are those of
+    :func:`qlesson.qlinear_conv`; compare with ``qlinear_conv(..., rounding="float")``. ONNX Runtime
+    1.31 registers two CPU kernels, uint8 ``x`` and output with uint8 or int8 ``w``, and int8 for
+    all three (``qlinearconv.cc``), and requires one weight zero point for all channels. Other
+    configurations raise :class:`UnsupportedConfiguration`. ``w``, the scales, zero points and
+    bias are constant initializers, as in a deployed model, so the prepacked weight paths run.
+    """
+    engine = "ONNX Runtime QLinearConv"
+    x = _check_operand("x", x)
+    w = _check_operand("w", w)
+    geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
+    channels = geometry.out_channels
+    for name, zero_point, tensor_name, dtype in (("x_zero_point", x_zero_point, "x", x.dtype),
+                                                 ("w_zero_point", w_zero_point, "w", w.dtype),
+                                                 ("y_zero_point", y_zero_point, "out_dtype", out_dtype)):
+        _check_zero_point_dtype(name, zero_point, tensor_name, dtype)
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
+    w_zp = _weight_zero_points(w_zero_point, w)
+    if out_dtype not in (torch.uint8, torch.int8):
+        raise ValueError(localize("qlinear.bad_out_dtype", value=out_dtype))
+    y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, out_dtype)
+    supported = (x.dtype == torch.uint8 and out_dtype == torch.uint8) or \
+        (x.dtype == w.dtype == out_dtype == torch.int8)
+    if not supported:
+        raise _unsupported(engine, "engines.reason.ort_dtypes", x_dtype=_dtype_name(x.dtype),
+                           w_dtype=_dtype_name(w.dtype), y_dtype=_dtype_name(out_dtype))
+    if bool((w_zp != w_zp[0]).any()):
+        raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
+    x_scale32 = _scale_tensor("x_scale", x_scale, None)
+    w_scale32 = _scale_tensor("w_scale", w_scale, channels)
+    y_scale32 = _scale_tensor("y_scale", y_scale, None)
+    per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
+
+    x_type, w_type = x.numpy().dtype, w.numpy().dtype
+    initializers = {
+        "x_scale": np.array(x_scale32[0].item(), dtype=np.float32),
+        "x_zero_point": np.array(x_zp, dtype=x_type),
+        "w": w.contiguous().numpy(),
+        "w_scale": w_scale32.numpy() if per_channel else np.array(w_scale32[0].item(), dtype=np.float32),
+        "w_zero_point": w_zp.numpy().astype(w_type) if per_channel else np.array(int(w_zp[0]), dtype=w_type),
+        "y_scale": np.array(y_scale32[0].item(), dtype=np.float32),
+        "y_zero_point": np.array(y_zp, dtype=x_type),
+    }
+    if bias is not None:
+        initializers["bias"] = _check_bias(bias, channels).to(torch.int32).numpy()
+    from onnx import helper
+
+    return _run_onnx_node("QLinearConv", x, initializers, ["x", *initializers],
+                          helper.np_dtype_to_tensor_dtype(np.dtype(x_type)), geometry)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch quantized engines
+# ---------------------------------------------------------------------------------------------
+
+def torch_quantized_engines() -> tuple[str, ...]:
+    """Return the quantized CPU engines of this PyTorch build, for example ``("qnnpack", "onednn", "x86", "fbgemm")``."""
+    return tuple(engine for engine in torch.backends.quantized.supported_engines if engine != "none")
+
+
+@contextlib.contextmanager
+def _quantized_engine(engine: str) -> Iterator[None]:
+    """Select a quantized engine and silence only the quantized-tensor deprecation warning."""
+    previous = torch.backends.quantized.engine
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TORCH_QUANTIZED_DEPRECATION, category=UserWarning)
+        torch.backends.quantized.engine = engine
+        try:
+            yield
+        finally:
+            torch.backends.quantized.engine = previous
+
+
+def torch_quantized_conv(
+    engine: str,
+    x: torch.Tensor,
+    x_scale: float,
+    x_zero_point: int | torch.Tensor,
+    w: torch.Tensor,
+    w_scale: float | torch.Tensor,
+    w_zero_point: int | torch.Tensor,
+    y_scale: float,
+    y_zero_point: int | torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    activation: str | None = None,
+) -> torch.Tensor:
+    """Run one of PyTorch's quantized CPU engines on the integer problem and return its uint8 output as int64.
+
+    Taught in "Cross-checking against real engines". Arguments are those of
+    :func:`qlesson.qlinear_conv` with ``out_dtype=torch.uint8``; compare with
+    ``qlinear_conv(..., rounding="float")``. ``x`` becomes a ``quint8`` tensor and ``w`` a
+    ``qint8`` tensor, per-tensor or per-channel (axis 0) as ``w_scale`` is.
+
+    PyTorch takes a float32 bias and converts it back to the accumulator's units inside the
+    engine, so the int32 ``bias`` is passed as ``bias · x_scale · w_scale`` in float32.
+
+    NOTE: fbgemm divides that float bias by ``x_scale · w_scale`` in float32. The quotient is the
+    integer exactly when the scales are powers of two, and may be off by a few float32 ulps
+    otherwise. Such an error can only move an output that lies within about 2^-20 of a rounding tie.
+
+    Raises:
+        UnsupportedConfiguration: ``x`` not uint8, ``w`` not int8, asymmetric padding, ``"relu6"``,
+            an engine this build lacks, nonzero weight zero points on ``onednn``, or, on ``onednn``
+            and ``x86``, a convolution that reads only padding (:func:`padding_only_axis`).
+    """
+    available = torch_quantized_engines()
+    label = f"PyTorch {torch.__version__} quantized engine {engine!r}"
+    if engine not in available:
+        raise _unsupported(label, "engines.reason.engine_missing", available=", ".join(available))
+    x = _checks.require_integer_tensor("x", x)
+    w = _checks.require_integer_tensor("w", w)
+    geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
+    if x.dtype != torch.uint8 or w.dtype != torch.int8:
+        raise _unsupported(label, "engines.reason.torch_dtypes", x_dtype=_dtype_name(x.dtype),
+                           w_dtype=_dtype_name(w.dtype))
+    if any(before != after for before, after in geometry.padding):
+        raise _unsupported(label, "engines.reason.asymmetric_padding", padding=list(geometry.padding))
+    if activation not in (None, "relu"):
+        raise _unsupported(label, "engines.reason.activation", value=activation)
+    channels = geometry.out_channels
+    _check_zero_point_dtype("x_zero_point", x_zero_point, "x", x.dtype)
+    _check_zero_point_dtype("w_zero_point", w_zero_point, "w", w.dtype)
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
+    w_zp = _weight_zero_points(w_zero_point, w)
+    y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, torch.uint8)
+    if engine == "onednn" and bool((w_zp != 0).any()):
+        raise _unsupported(label, "engines.reason.weight_zero_point_nonzero", values=w_zp.tolist())
+    # NOTE: found by random cross-checks of torch 2.13 on an x86-64 CPU with AVX512-VNNI, about 2,000
+    # cases. Every crash and every wrong value of onednn, and of x86 when it dispatches to onednn, had
+    # such an axis. Not every case with such an axis failed, and other shapes may fail too.
+    dead_axis = padding_only_axis(geometry)
+    if engine in ("onednn", "x86") and dead_axis is not None:
+        raise _unsupported(label, "engines.reason.onednn_padding_only", axis=dead_axis, version=torch.__version__)
+    x_scale32 = _scale_tensor("x_scale", x_scale, None)
+    w_scale32 = _scale_tensor("w_scale", w_scale, channels)
+    y_scale32 = _scale_tensor("y_scale", y_scale, None)
+    per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
+    bias_float = None
+    if bias is not None:
+        product32 = x_scale32 * w_scale32  # float32, as the engines compute x_scale · w_scale
+        bias_float = (_check_bias(bias, channels).to(torch.float64) * product32.to(torch.float64)).to(torch.float32)
+
+    rank = geometry.rank
+    prepack = getattr(torch.ops.quantized, f"conv{rank}d_prepack")
+    convolve = getattr(torch.ops.quantized, f"conv{rank}d" + ("_relu" if activation == "relu" else ""))
+    with _quantized_engine(engine):
+        try:
+            q_x = torch._make_per_tensor_quantized_tensor(x.contiguous(), float(x_scale32[0]), x_zp)
+            if per_channel:
+                q_w = torch._make_per_channel_quantized_tensor(
+                    w.contiguous(), w_scale32.to(torch.float64), w_zp, 0)
+            else:
+                q_w = torch._make_per_tensor_quantized_tensor(w.contiguous(), float(w_scale32[0]), int(w_zp[0]))
+            packed = prepack(q_w, bias_float, list(geometry.stride), [before for before, _ in geometry.padding],
+                             list(geometry.dilation), geometry.groups)
+            q_y = convolve(q_x, packed, float(y_scale32[0]), y_zp)
+        except (RuntimeError, NotImplementedError) as error:
+            raise EngineError(localize("engines.failed", engine=label, detail=str(error).splitlines()[0])) from error
+        return q_y.int_repr().to(torch.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Comparison:
+    """Differences between an engine's integer output and a reference output of the same shape."""
+
+    total: int
+    mismatches: int
+    max_abs_difference: int
+    difference: torch.Tensor  # int64, result − reference, elementwise
+
+    def __str__(self) -> str:
+        return localize("engines.comparison", mismatches=self.mismatches, total=self.total,
+                        max_difference=self.max_abs_difference)
+
+
+def compare_integers(result: torch.Tensor, reference: torch.Tensor) -> Comparison:
+    """Count the elements where two integer tensors differ and the largest absolute difference.
+
+    Taught in "Cross-checking against real engines". Integers are compared exactly, never with a
+    tolerance; ``Comparison.difference`` keeps the signed differences for an error map.
+    """
+    result = _checks.require_integer_tensor("result", result)
+    reference = _checks.require_integer_tensor("reference", reference)
+    if result.shape != reference.shape:
+        raise ValueError(localize("engines.shape_mismatch", result_shape=tuple(result.shape),
+                                  reference_shape=tuple(reference.shape)))
+    difference = result.to(torch.int64) - reference.to(torch.int64)
+    return Comparison(total=difference.numel(), mismatches=int((difference != 0).sum()),
+                      max_abs_difference=int(difference.abs().max()), difference=difference)

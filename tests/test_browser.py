@@ -1,0 +1,332 @@
+"""Run every lesson in JupyterLab in headless Chromium, as a learner would, and check what it shows.
+
+For each language the test starts its own JupyterLab on 127.0.0.1 with a token, a copy of the
+notebooks as its root folder and its own settings folder, which sets the interface language:
+English for the English lessons, Traditional Chinese (from jupyterlab-language-pack-zh-TW) for
+the zh-TW lessons. Each lesson is opened, run with Run > Run All Cells, and checked for error
+output, rendered widget explorers that follow their sliders, and the language of its text.
+A screenshot of each lesson goes to test-artifacts/screenshots/<run id>/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lesson_notebooks import (
+    CHROMIUM,
+    CHROMIUM_ARGUMENTS,
+    CJK,
+    LANGUAGES,
+    NOTEBOOKS,
+    lesson_paths,
+    read,
+    require_browser,
+    screenshot_folder,
+)
+
+SERVER_START_TIMEOUT_S = 90
+NOTEBOOK_OPEN_TIMEOUT_MS = 60_000
+RUN_ALL_TIMEOUT_MS = 600_000  # the lessons' slowest cells, with the browser sharing two cores
+WIDGET_UPDATE_TIMEOUT_MS = 30_000
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+JUPYTERLAB_LOCALE = {"en": "en", "zh-TW": "zh_TW"}
+
+LESSONS = [(language, path) for language in LANGUAGES for path in lesson_paths(language)]
+
+
+def lesson_id(item: tuple[str, Path]) -> str:
+    language, path = item
+    return f"{language}/{path.stem}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_settings(folder: Path, language: str) -> None:
+    """Write JupyterLab user settings: interface language, no news or update checks, all cells drawn."""
+    settings = {
+        "@jupyterlab/translation-extension/plugin": {"locale": JUPYTERLAB_LOCALE[language]},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        # Draw every cell, so the checks see all outputs without scrolling them into view.
+        "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    }
+    for plugin, values in settings.items():
+        package, _, name = plugin.rpartition("/")
+        target = folder / package / f"{name}.jupyterlab-settings"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values), encoding="utf-8")
+
+
+class JupyterLabServer:
+    """A JupyterLab process on 127.0.0.1 serving a copy of the notebooks."""
+
+    def __init__(self, language: str, workspace: Path) -> None:
+        self.language = language
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.root = workspace / "root"
+        shutil.copytree(NOTEBOOKS / language, self.root / language)
+        settings = workspace / "settings"
+        write_settings(settings, language)
+        environment = dict(os.environ)
+        for variable, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+                                 ("IPYTHONDIR", "ipython")):
+            environment[variable] = str(workspace / folder)
+        command = [
+            sys.executable, "-m", "jupyterlab",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={self.root}",
+            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspace / 'workspaces'}",
+            # No request leaves this machine: no news feed, no update check, no extension index.
+            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+        ]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        self.log_path = workspace / "jupyterlab.log"
+        self.log = open(self.log_path, "w", encoding="utf-8")
+        # A session of its own, so stop() can end the kernels with the server.
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=environment,
+                                        start_new_session=True)
+        self.wait_until_ready()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with code {self.process.returncode}:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"JupyterLab did not answer on port {self.port} in {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}")
+
+    def shut_down_sessions(self) -> None:
+        """Shut down every notebook session and its kernel, so one lesson's kernel does not outlive it."""
+        with urllib.request.urlopen(self.url("api/sessions"), timeout=10) as response:
+            sessions = json.load(response)
+        for session in sessions:
+            request = urllib.request.Request(self.url(f"api/sessions/{session['id']}"), method="DELETE")
+            with urllib.request.urlopen(request, timeout=30):
+                pass
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(encoding="utf-8")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # kernels the server left behind
+        except ProcessLookupError:
+            pass
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGUMENTS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def servers(browser, tmp_path_factory, request):
+    """Start one JupyterLab per language on first use; stop them all after the module."""
+    started: dict[str, JupyterLabServer] = {}
+
+    def server_for(language: str) -> JupyterLabServer:
+        if language not in started:
+            started[language] = JupyterLabServer(language, tmp_path_factory.mktemp(f"jupyterlab-{language}"))
+        return started[language]
+
+    yield server_for
+    for server in started.values():
+        server.stop()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"browser test screenshots: {screenshot_folder()}")
+
+
+def click_menu_command(page, commands: tuple[str, ...]) -> None:
+    """Click the main-menu item of the first of ``commands`` found, by command id, in any interface language."""
+    selector = ", ".join(f'.lm-Menu:visible .lm-Menu-item[data-command="{command}"]' for command in commands)
+    menu_bar_items = page.locator("#jp-menu-panel .lm-MenuBar-item")
+    for position in range(menu_bar_items.count()):
+        menu_bar_items.nth(position).click()
+        item = page.locator(selector)
+        if item.count():
+            item.first.click()
+            return
+        page.keyboard.press("Escape")
+    raise AssertionError(f"no menu holds any of the commands {commands}")
+
+
+# Command ids of the main-menu items in JupyterLab 4.6; the notebook's own ids are the fallback.
+CLEAR_ALL_OUTPUTS = ("editmenu:clear-all", "notebook:clear-all-cell-outputs")
+RUN_ALL_CELLS = ("runmenu:run-all", "notebook:run-all-cells")
+
+
+def wait_for_run_to_finish(page, code_cells: int) -> None:
+    """Wait until every code cell shows an execution count and the kernel is idle.
+
+    Call it only after clearing the outputs, because the stored counts would satisfy it at once.
+    """
+    page.wait_for_function(
+        """(expected) => {
+            const prompts = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'));
+            const counted = prompts.filter(prompt => /\\[\\d+\\]/.test(prompt.textContent)).length;
+            const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+            const idle = indicator === null || indicator.getAttribute('data-status') === 'idle';
+            return prompts.length === expected && counted === expected && idle;
+        }""",
+        arg=code_cells,
+        timeout=RUN_ALL_TIMEOUT_MS,
+        polling=500,
+    )
+
+
+IMAGE_DIGEST = """async (image) => {
+    const bytes = await (await fetch(image.src)).arrayBuffer();
+    const digest = await crypto.subtle.digest('SHA-256', bytes);
+    return Array.from(new Uint8Array(digest)).map(b => b.toString(16).padStart(2, '0')).join('');
+}"""
+
+
+def explorer_state(explorer) -> tuple[str, str]:
+    """Return the digest of an explorer's first image and the text of its HTML summary."""
+    image = explorer.locator("img.widget-image").first
+    summary = explorer.locator(".widget-html-content, .widget-html").first
+    return image.evaluate(IMAGE_DIGEST), summary.inner_text()
+
+
+def move_slider(page, explorer, position: int) -> None:
+    """Focus slider ``position`` of the explorer and press an arrow key that changes its value."""
+    handle = explorer.locator(".widget-slider .noUi-handle, .widget-hslider .noUi-handle").nth(position)
+    handle.focus()
+    value, maximum = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    at_maximum = value is not None and maximum is not None and float(value) >= float(maximum)
+    page.keyboard.press("ArrowLeft" if at_maximum else "ArrowRight")
+
+
+@pytest.mark.parametrize("item", LESSONS, ids=lesson_id)
+def test_lesson_runs_in_jupyterlab(servers, browser, item):
+    language, path = item
+    notebook = read(path)
+    code_cells = sum(1 for cell in notebook.cells if cell.cell_type == "code")
+    widget_outputs = sum(
+        1 for cell in notebook.cells for output in cell.get("outputs", []) if WIDGET_VIEW in output.get("data", {})
+    )
+    server = servers(language)
+    folder = screenshot_folder()
+    started = time.monotonic()
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=language)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        page.goto(server.url(f"lab/tree/{language}/{path.name}"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
+        click_menu_command(page, CLEAR_ALL_OUTPUTS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length === 0",
+            timeout=NOTEBOOK_OPEN_TIMEOUT_MS,
+        )
+        click_menu_command(page, RUN_ALL_CELLS)
+        wait_for_run_to_finish(page, code_cells)
+        page.screenshot(path=str(folder / f"lab_{language}_{path.stem}_top.png"))
+
+        stderr = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+        stderr_texts = [stderr.nth(position).inner_text() for position in range(stderr.count())]
+        missing_widgets = page.locator(".jp-OutputArea-output").filter(has_text="Error displaying widget").count()
+
+        # A rendered widget output has no data-mime-type; its child is the widget's own element.
+        views = page.locator(".jp-Notebook .jp-OutputArea-output > .jupyter-widgets")
+        explorers = page.locator(".jp-Notebook .jp-OutputArea-output > .widget-vbox:has(img.widget-image)")
+        explorer_reports = []
+        for position in range(explorers.count()):
+            explorer = explorers.nth(position)
+            explorer.scroll_into_view_if_needed()
+            sliders = explorer.locator(".widget-slider:visible, .widget-hslider:visible")
+            image = explorer.locator("img.widget-image").first
+            image_width = image.evaluate("image => image.complete ? image.naturalWidth : 0")
+            before = explorer_state(explorer)
+            move_slider(page, explorer, 0)
+            try:
+                page.wait_for_function(
+                    f"""async ([explorer, before]) => {{
+                        const digest = await ({IMAGE_DIGEST})(explorer.querySelector('img.widget-image'));
+                        const summary = explorer.querySelector('.widget-html-content, .widget-html').innerText;
+                        return digest !== before[0] && summary !== before[1];
+                    }}""",
+                    arg=[explorer.element_handle(), list(before)],
+                    timeout=WIDGET_UPDATE_TIMEOUT_MS,
+                    polling=250,
+                )
+            except Exception:  # the assertions below report what did not change
+                pass
+            after = explorer_state(explorer)
+            explorer_reports.append({"sliders": sliders.count(), "image_width": image_width, "before": before, "after": after})
+            page.screenshot(path=str(folder / f"lab_{language}_{path.stem}_explorer{position + 1}.png"))
+
+        markdown = page.locator(".jp-Notebook .jp-MarkdownCell .jp-RenderedMarkdown")
+        markdown_text = "\n".join(markdown.nth(position).inner_text() for position in range(markdown.count()))
+        interface_text = page.locator("#jp-left-stack, #jp-main-statusbar").all_inner_texts()
+        rendered_views = views.count()
+    finally:
+        context.close()
+        server.shut_down_sessions()
+    elapsed = time.monotonic() - started
+    print(f"{language}/{path.stem}: opened, ran and checked in {elapsed:.1f} s")
+
+    assert not stderr_texts, f"stderr or error output after Run All:\n" + "\n---\n".join(stderr_texts)
+    assert not page_errors, f"JavaScript errors: {page_errors}"
+    assert missing_widgets == 0, "a widget output shows 'Error displaying widget'"
+    assert rendered_views == widget_outputs, f"{rendered_views} widget outputs rendered, the notebook stores {widget_outputs}"
+    for number, report in enumerate(explorer_reports, start=1):
+        assert report["sliders"] > 0, f"explorer {number} shows no slider"
+        assert report["image_width"] > 0, f"explorer {number} shows no image"
+        assert report["after"][0] != report["before"][0], f"explorer {number}: the heatmap did not change with the slider"
+        assert report["after"][1] != report["before"][1], (
+            f"explorer {number}: the summary did not change with the slider: {report['after'][1]!r}"
+        )
+    if language == "zh-TW":
+        assert CJK.search(markdown_text), "the zh-TW lesson shows no Chinese text"
+        assert CJK.search("\n".join(interface_text)), "the JupyterLab interface is not in Chinese"
+    else:
+        assert not CJK.search(markdown_text), "the English lesson shows Chinese text"

@@ -1,0 +1,370 @@
+"""Cross-checks of conv_integer and qlinear_conv against ONNX Runtime and PyTorch's quantized engines.
+
+ConvInteger must agree exactly. A QLinearConv-style output may differ from
+``qlinear_conv(..., rounding="float")`` by at most 1, and only where the exact value
+M_c · (acc + bias) lies within a float32 rounding margin of a tie k + 1/2. Saturation must agree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+import torch
+
+import qlesson
+from qlesson.engines import (
+    TORCH_QUANTIZED_DEPRECATION,
+    Comparison,
+    UnsupportedConfiguration,
+    compare_integers,
+    onnxruntime_conv_integer,
+    padding_only_axis,
+    onnxruntime_qlinear_conv,
+    torch_quantized_conv,
+    torch_quantized_engines,
+    x86_u8s8_may_saturate,
+)
+from qlesson.qlinear import qlinear_conv
+
+ENGINES = torch_quantized_engines()
+# Without VNNI, u8 × s8 kernels add products in int16 pairs that saturate (see qlesson.dot_u8s8_saturating);
+# the documented workaround, reduce_range, keeps activations in [0, 127].
+U8S8_X_MAX = 127 if x86_u8s8_may_saturate() else 255
+FLOAT32_MARGIN = Fraction(1, 2**20)
+
+
+def assert_raises_in_both_languages(function, error_type, english: str, chinese: str) -> None:
+    previous = qlesson.get_language()
+    try:
+        qlesson.set_language("en")
+        with pytest.raises(error_type) as english_error:
+            function()
+        assert english in str(english_error.value)
+        qlesson.set_language("zh-TW")
+        with pytest.raises(error_type) as chinese_error:
+            function()
+        assert chinese in str(chinese_error.value)
+    finally:
+        qlesson.set_language(previous)
+
+
+def random_geometry(generator: torch.Generator, rank: int, *, symmetric_padding: bool):
+    """Draw channels, kernel, stride, dilation, padding and an input size that fits them."""
+    def draw(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (1,), generator=generator))
+
+    groups = draw(1, 3)
+    c_in = groups * draw(1, 2)
+    c_out = groups * draw(1, 2)
+    kernel = [draw(1, 3) for _ in range(rank)]
+    stride = [draw(1, 2) for _ in range(rank)]
+    dilation = [draw(1, 2) for _ in range(rank)]
+    padding = []
+    for _ in range(rank):
+        before = draw(0, 2)
+        padding.append((before, before) if symmetric_padding else (before, draw(0, 2)))
+    size = []
+    for k, d, (before, after) in zip(kernel, dilation, padding):
+        minimum = max(1, d * (k - 1) + 1 - before - after)
+        size.append(draw(minimum, minimum + (5 if rank < 3 else 2)))
+    batch = draw(1, 2)
+    return dict(groups=groups, c_in=c_in, c_out=c_out, kernel=kernel, stride=stride, dilation=dilation,
+                padding=padding, size=size, batch=batch)
+
+
+def random_tensor(generator: torch.Generator, shape, dtype: torch.dtype, high: int | None = None) -> torch.Tensor:
+    low, top = qlesson.quantized_range(dtype)
+    top = top if high is None else high
+    return torch.randint(low, top + 1, tuple(shape), generator=generator).to(dtype)
+
+
+def random_qlinear_problem(generator: torch.Generator, rank: int, x_dtype, w_dtype, out_dtype, *,
+                           symmetric_padding: bool, per_channel: bool, equal_weight_zero_points: bool,
+                           zero_weight_zero_point: bool):
+    geometry = random_geometry(generator, rank, symmetric_padding=symmetric_padding)
+    x_high = U8S8_X_MAX if (x_dtype == torch.uint8 and w_dtype == torch.int8) else None
+    x = random_tensor(generator, (geometry["batch"], geometry["c_in"], *geometry["size"]), x_dtype, x_high)
+    w = random_tensor(generator, (geometry["c_out"], geometry["c_in"] // geometry["groups"], *geometry["kernel"]),
+                      w_dtype)
+    c_out = geometry["c_out"]
+    x_low, x_top = qlesson.quantized_range(x_dtype)
+    x_zp = int(torch.randint(x_low, (x_top if x_high is None else x_high) + 1, (1,), generator=generator))
+    if zero_weight_zero_point:
+        w_zp = torch.zeros(c_out, dtype=w_dtype)
+    elif equal_weight_zero_points:
+        w_zp = random_tensor(generator, (1,), w_dtype).expand(c_out).clone()
+    else:
+        w_zp = random_tensor(generator, (c_out,), w_dtype)
+    x_scale = float(torch.empty(1).uniform_(0.002, 0.05, generator=generator))
+    if per_channel:
+        w_scale = torch.empty(c_out).uniform_(0.001, 0.03, generator=generator)
+    else:
+        w_scale = float(torch.empty(1).uniform_(0.001, 0.03, generator=generator))
+        w_zp = int(w_zp[0])
+    bias = torch.randint(-3000, 3001, (c_out,), generator=generator, dtype=torch.int32)
+    taps = geometry["c_in"] // geometry["groups"] * math.prod(geometry["kernel"])
+    max_w_scale = float(w_scale.max()) if per_channel else w_scale
+    spread = x_scale * max_w_scale * 128 * 70 * math.sqrt(taps)
+    y_scale = spread / float(torch.empty(1).uniform_(20.0, 200.0, generator=generator))
+    y_low, y_high = qlesson.quantized_range(out_dtype)
+    y_zp = int(torch.randint(y_low + (y_high - y_low) // 4, y_high - (y_high - y_low) // 4 + 1, (1,),
+                             generator=generator))
+    return dict(x=x, x_scale=x_scale, x_zero_point=x_zp, w=w, w_scale=w_scale, w_zero_point=w_zp,
+                y_scale=y_scale, y_zero_point=y_zp, bias=bias, stride=geometry["stride"],
+                padding=geometry["padding"], dilation=geometry["dilation"], groups=geometry["groups"])
+
+
+def problem_geometry(problem):
+    return qlesson.conv_geometry(tuple(problem["x"].shape[2:]), problem["x"].shape[1], tuple(problem["w"].shape),
+                                 stride=problem["stride"], padding=problem["padding"],
+                                 dilation=problem["dilation"], groups=problem["groups"])
+
+
+def accumulator_with_bias(problem) -> torch.Tensor:
+    acc = qlesson.conv_integer(problem["x"], problem["w"], problem["x_zero_point"], problem["w_zero_point"],
+                               stride=problem["stride"], padding=problem["padding"],
+                               dilation=problem["dilation"], groups=problem["groups"])
+    channels = problem["w"].shape[0]
+    return acc + problem["bias"].to(torch.int64).view(1, channels, *([1] * (acc.dim() - 2)))
+
+
+def to_float32_fraction(value: float) -> Fraction:
+    return Fraction(float(torch.tensor(value, dtype=torch.float32)))
+
+
+def assert_rounding_rule(result: torch.Tensor, problem, out_dtype: torch.dtype, label: str,
+                         activation: str | None = None) -> Comparison:
+    """Check ``result`` against qlinear_conv(rounding="float") under the module's rule."""
+    reference = qlinear_conv(**problem, out_dtype=out_dtype, rounding="float", activation=activation)
+    comparison = compare_integers(result, reference)
+    assert comparison.max_abs_difference <= 1, (label, str(comparison))
+    if comparison.mismatches:
+        acc = accumulator_with_bias(problem)
+        w_scale = problem["w_scale"]
+        for index in comparison.difference.nonzero().tolist():
+            channel = index[1]
+            scale = float(w_scale[channel]) if isinstance(w_scale, torch.Tensor) else w_scale
+            multiplier = to_float32_fraction(problem["x_scale"]) * to_float32_fraction(scale) \
+                / to_float32_fraction(problem["y_scale"])
+            real = multiplier * int(acc[tuple(index)])
+            distance = abs(real - math.floor(real) - Fraction(1, 2))
+            assert distance <= abs(real) * FLOAT32_MARGIN + FLOAT32_MARGIN, (label, index, float(real))
+    return comparison
+
+
+# --- ONNX Runtime ConvInteger: exact ----------------------------------------------------------
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_onnxruntime_conv_integer_exact(rank):
+    generator = torch.Generator().manual_seed(100 + rank)
+    dtypes = [(torch.uint8, torch.uint8), (torch.uint8, torch.int8), (torch.int8, torch.int8), (torch.int8, torch.uint8)]
+    for case in range(60):
+        x_dtype, w_dtype = dtypes[case % len(dtypes)]
+        geometry = random_geometry(generator, rank, symmetric_padding=case % 3 == 0)
+        x = random_tensor(generator, (geometry["batch"], geometry["c_in"], *geometry["size"]), x_dtype)
+        w = random_tensor(generator, (geometry["c_out"], geometry["c_in"] // geometry["groups"],
+                                      *geometry["kernel"]), w_dtype)
+        x_zp = int(random_tensor(generator, (1,), x_dtype))
+        w_zp = int(random_tensor(generator, (1,), w_dtype))
+        options = dict(stride=geometry["stride"], padding=geometry["padding"], dilation=geometry["dilation"],
+                       groups=geometry["groups"])
+        engine = onnxruntime_conv_integer(x, w, x_zp, w_zp, **options)
+        reference = qlesson.conv_integer(x, w, x_zp, w_zp, **options)
+        assert torch.equal(engine, reference), (case, geometry, x_dtype, w_dtype, x_zp, w_zp)
+
+
+# --- ONNX Runtime QLinearConv -----------------------------------------------------------------
+
+ORT_QLINEAR_DTYPES = [(torch.uint8, torch.uint8), (torch.uint8, torch.int8), (torch.int8, torch.int8)]
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_onnxruntime_qlinear_conv_rule(rank):
+    generator = torch.Generator().manual_seed(200 + rank)
+    for case in range(40):
+        x_dtype, w_dtype = ORT_QLINEAR_DTYPES[case % len(ORT_QLINEAR_DTYPES)]
+        problem = random_qlinear_problem(
+            generator, rank, x_dtype, w_dtype, x_dtype, symmetric_padding=case % 2 == 0,
+            per_channel=case % 4 < 2, equal_weight_zero_points=True, zero_weight_zero_point=case % 5 == 0)
+        result = onnxruntime_qlinear_conv(**problem, out_dtype=x_dtype)
+        assert result.shape == qlinear_conv(**problem, out_dtype=x_dtype).shape
+        assert_rounding_rule(result, problem, x_dtype, f"onnxruntime case {case}")
+
+
+# --- PyTorch quantized engines ----------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_torch_engine_rule(engine, rank):
+    generator = torch.Generator().manual_seed(300 + 10 * rank + ENGINES.index(engine))
+    for case in range(25):
+        problem = random_qlinear_problem(
+            generator, rank, torch.uint8, torch.int8, torch.uint8, symmetric_padding=True,
+            per_channel=case % 2 == 0, equal_weight_zero_points=case % 3 == 0,
+            zero_weight_zero_point=engine == "onednn" or case % 4 == 0)
+        activation = "relu" if case % 5 == 0 else None
+        if engine in ("onednn", "x86") and padding_only_axis(problem_geometry(problem)) is not None:
+            with pytest.raises(UnsupportedConfiguration):
+                torch_quantized_conv(engine, **problem, activation=activation)
+            continue
+        result = torch_quantized_conv(engine, **problem, activation=activation)
+        assert_rounding_rule(result, problem, torch.uint8, f"{engine} case {case}", activation)
+
+
+def test_torch_engines_listed():
+    assert "none" not in ENGINES
+    assert set(ENGINES) <= set(torch.backends.quantized.supported_engines)
+
+
+def test_torch_engine_restores_global_engine():
+    before = torch.backends.quantized.engine
+    problem = random_qlinear_problem(torch.Generator().manual_seed(9), 2, torch.uint8, torch.int8, torch.uint8,
+                                     symmetric_padding=True, per_channel=False, equal_weight_zero_points=True,
+                                     zero_weight_zero_point=True)
+    for engine in ENGINES:
+        torch_quantized_conv(engine, **problem)
+    assert torch.backends.quantized.engine == before
+
+
+def test_deprecation_regex_matches_real_warning():
+    # The warning fires once per process, so read its text in a fresh interpreter.
+    script = ("import warnings, torch\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    torch.quantize_per_tensor(torch.zeros(2), 0.1, 0, torch.quint8)\n"
+              "for item in caught:\n"
+              "    print(item.category.__name__ + '|' + str(item.message))\n")
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    lines = [line for line in output.splitlines() if "deprecated" in line]
+    assert lines, output
+    category, message = lines[0].split("|", 1)
+    assert category == "UserWarning"
+    assert re.match(TORCH_QUANTIZED_DEPRECATION, message, re.IGNORECASE)
+
+
+# --- unsupported configurations ---------------------------------------------------------------
+
+def unsupported_problem(**overrides):
+    generator = torch.Generator().manual_seed(11)
+    problem = dict(x=random_tensor(generator, (1, 2, 5, 5), torch.uint8), x_scale=0.02, x_zero_point=5,
+                   w=random_tensor(generator, (3, 2, 3, 3), torch.int8), w_scale=torch.tensor([0.01, 0.02, 0.03]),
+                   w_zero_point=torch.zeros(3, dtype=torch.int8), y_scale=0.5, y_zero_point=100,
+                   bias=torch.tensor([1, 2, 3], dtype=torch.int32), stride=1, padding=1, dilation=1, groups=1)
+    problem.update(overrides)
+    return problem
+
+
+def test_onnxruntime_conv_integer_rejects_per_channel_zero_points():
+    x = torch.zeros(1, 2, 4, 4, dtype=torch.uint8)
+    w = torch.zeros(3, 2, 3, 3, dtype=torch.uint8)
+    zero_points = torch.tensor([1, 2, 3], dtype=torch.uint8)
+    assert_raises_in_both_languages(lambda: onnxruntime_conv_integer(x, w, 0, zero_points), UnsupportedConfiguration,
+                                    "ConvInteger cannot run this configuration", "ConvInteger 無法執行這個設定")
+
+
+def test_ort_conv_integer_equal_zero_points():
+    generator = torch.Generator().manual_seed(12)
+    x = random_tensor(generator, (1, 2, 5, 5), torch.uint8)
+    w = random_tensor(generator, (3, 2, 3, 3), torch.int8)
+    zero_points = torch.tensor([4, 4, 4], dtype=torch.int8)
+    assert torch.equal(onnxruntime_conv_integer(x, w, 9, zero_points, padding=1),
+                       qlesson.conv_integer(x, w, 9, zero_points, padding=1))
+
+
+def test_onnxruntime_qlinear_rejects_different_weight_zero_points():
+    problem = unsupported_problem(w_zero_point=torch.tensor([0, 1, 0], dtype=torch.int8))
+    assert_raises_in_both_languages(lambda: onnxruntime_qlinear_conv(**problem), UnsupportedConfiguration,
+                                    "must be one value for all output channels", "必須所有輸出通道共用同一個值")
+
+
+def test_onnxruntime_qlinear_rejects_int8_x_with_uint8_w():
+    problem = unsupported_problem(x=torch.zeros(1, 2, 4, 4, dtype=torch.int8), x_zero_point=0,
+                                  w=torch.zeros(3, 2, 3, 3, dtype=torch.uint8), w_zero_point=0)
+    assert_raises_in_both_languages(lambda: onnxruntime_qlinear_conv(**problem, out_dtype=torch.int8),
+                                    UnsupportedConfiguration, "got x int8, w uint8, output int8",
+                                    "收到的是 x int8、w uint8、輸出 int8")
+
+
+def test_torch_engine_rejects_int8_activations():
+    problem = unsupported_problem(x=torch.zeros(1, 2, 4, 4, dtype=torch.int8), x_zero_point=0)
+    assert_raises_in_both_languages(lambda: torch_quantized_conv(ENGINES[0], **problem), UnsupportedConfiguration,
+                                    "got x int8, w int8", "收到的是 x int8、w int8")
+
+
+def test_torch_engine_rejects_asymmetric_padding():
+    problem = unsupported_problem(padding=[(1, 0), (1, 1)])
+    assert_raises_in_both_languages(lambda: torch_quantized_conv(ENGINES[0], **problem), UnsupportedConfiguration,
+                                    "same before and after", "前後的填補（padding）必須相同")
+
+
+def test_torch_engine_rejects_relu6():
+    problem = unsupported_problem()
+    assert_raises_in_both_languages(lambda: torch_quantized_conv(ENGINES[0], **problem, activation="relu6"),
+                                    UnsupportedConfiguration, "got 'relu6'", "收到的是 'relu6'")
+
+
+@pytest.mark.skipif("onednn" not in ENGINES, reason="this PyTorch build has no onednn engine")
+def test_onednn_rejects_nonzero_weight_zero_point():
+    problem = unsupported_problem(w_zero_point=torch.full((3,), 3, dtype=torch.int8))
+    assert_raises_in_both_languages(lambda: torch_quantized_conv("onednn", **problem), UnsupportedConfiguration,
+                                    "w_zero_point = 0", "w_zero_point = 0")
+
+
+@pytest.mark.parametrize("engine", [engine for engine in ("onednn", "x86") if engine in ENGINES])
+def test_onednn_rejects_padding_only_convolution(engine):
+    # Width 1 with kernel 2, dilation 2 and padding 1: both taps of every output land in the padding.
+    problem = unsupported_problem(x=torch.zeros(1, 2, 4, 1, dtype=torch.uint8),
+                                  w=torch.ones(3, 2, 3, 2, dtype=torch.int8), dilation=(1, 2), padding=1)
+    assert_raises_in_both_languages(lambda: torch_quantized_conv(engine, **problem), UnsupportedConfiguration,
+                                    "on spatial axis 1 every tap of every output falls in the padding",
+                                    "在第 1 個空間軸上")
+
+
+def test_padding_only_axis_detection():
+    reads_nothing = qlesson.conv_geometry((4, 1), 2, (3, 2, 3, 2), padding=1, dilation=(1, 2))
+    assert padding_only_axis(reads_nothing) == 1
+    ordinary = qlesson.conv_geometry((4, 4), 2, (3, 2, 3, 3), padding=1)
+    assert padding_only_axis(ordinary) is None
+    # Stride 2 from a padding of 1 steps over the single input position on axis 0.
+    skipping = qlesson.conv_geometry((1,), 1, (1, 1, 1), padding=1, stride=2)
+    assert padding_only_axis(skipping) == 0
+
+
+def test_padding_only_convolution_equals_bias_elsewhere():
+    # fbgemm, qnnpack and ONNX Runtime return the requantized bias alone, as the exact reference does.
+    problem = unsupported_problem(x=torch.randint(0, 256, (1, 2, 4, 1), dtype=torch.uint8),
+                                  w=torch.ones(3, 2, 3, 2, dtype=torch.int8), dilation=(1, 2), padding=1)
+    reference = qlinear_conv(**problem, rounding="float")
+    for engine in ("fbgemm", "qnnpack"):
+        if engine in ENGINES:
+            assert torch.equal(torch_quantized_conv(engine, **problem), reference.to(torch.int64))
+    assert torch.equal(onnxruntime_qlinear_conv(**problem), reference.to(torch.int64))
+
+
+def test_torch_engine_rejects_unknown_engine():
+    problem = unsupported_problem()
+    assert_raises_in_both_languages(lambda: torch_quantized_conv("none", **problem), UnsupportedConfiguration,
+                                    "offers the quantized engines", "提供的量化推論引擎")
+
+
+# --- compare_integers -------------------------------------------------------------------------
+
+def test_compare_integers_counts_differences():
+    comparison = compare_integers(torch.tensor([[1, 2], [3, 9]]), torch.tensor([[1, 3], [3, 4]], dtype=torch.uint8))
+    assert comparison.total == 4
+    assert comparison.mismatches == 2
+    assert comparison.max_abs_difference == 5
+    assert comparison.difference.tolist() == [[0, -1], [0, 5]]
+    assert str(comparison) == "2 of 4 outputs differ, max |difference| 5"
+
+
+def test_compare_integers_rejects_shape_mismatch():
+    assert_raises_in_both_languages(lambda: compare_integers(torch.zeros(2, dtype=torch.int8),
+                                                             torch.zeros(3, dtype=torch.int8)),
+                                    ValueError, "result has shape (2,) but reference has shape (3,)",
+                                    "result 的形狀是 (2,)")
