@@ -43,6 +43,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 NOTEBOOKS = Path(__file__).resolve().parent
 SOURCES = NOTEBOOKS / "source"
@@ -253,6 +254,9 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
         resources={"metadata": {"path": str(directory)}},
     )
     client.execute()
+    # How a cell's printed text is split into stream outputs depends on when the kernel flushed,
+    # so merge consecutive pieces: the stored outputs then repeat from one run to the next.
+    CoalesceStreamsPreprocessor().preprocess(notebook, {})
     # The kernel's own version string differs between machines and is not part of the lesson.
     notebook.metadata["language_info"] = {"name": "python"}
 

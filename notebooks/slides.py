@@ -1,12 +1,12 @@
 """Export the built lesson notebooks to reveal.js slide decks that open with no network.
 
 nbconvert's slides template loads reveal.js, require.js, jQuery, MathJax, Mermaid and the
-Jupyter widgets renderer from CDNs. This command fetches pinned releases of the first five
-it needs from the npm registry with ``npm pack``, checks each archive against the sha512
-integrity the registry publishes, copies the files a deck uses into a ``vendor`` folder beside
-the decks and points the template at that folder. Mermaid is left out, because no lesson
-draws a Mermaid diagram. Each language folder gets its own ``vendor`` copy, so a deck opened
-from disk (``file://``) loads everything from its own folder or below it, which browsers with
+Jupyter widgets renderer from CDNs. This command fetches pinned releases of all but Mermaid
+from the npm registry with ``npm pack`` and checks each archive against the sha512 integrity
+that the registry publishes. It copies the files a deck uses into a ``vendor`` folder beside
+the decks and points the template at that folder. Mermaid is left out, because no lesson draws
+a Mermaid diagram. Each language folder gets its own ``vendor`` copy, so a deck opened from
+disk (``file://``) loads everything from its own folder or below it, which browsers with
 strict rules for local files allow.
 
 Decks are written to ``build/slides/<language>/<lesson>.slides.html``. A deck shows the stored

@@ -273,7 +273,7 @@ def _padding_error(geometry: ConvGeometry, w_centered: torch.Tensor, x_zp: int) 
     in_padding = F.pad(inside, geometry.torch_padding, value=1)
     max_w = int(w_centered.abs().max())
     _check_accumulator_bound(geometry.taps * abs(x_zp) * max_w)
-    carrier = accumulation_dtype(geometry.taps * max_w)
+    carrier = accumulation_dtype(geometry.taps * max_w, x=inside, w=w_centered, geometry=geometry)
     padded_sum = _CONV[geometry.rank](
         in_padding.to(carrier), w_centered.to(carrier), stride=geometry.stride,
         dilation=geometry.dilation, groups=geometry.groups,

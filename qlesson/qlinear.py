@@ -19,8 +19,11 @@ Which engine rounds how, as read in their sources:
   ``onnxruntime/core/providers/cpu/quantization/qlinearconv.cc`` computes
   ``x_scale * w_scale / y_scale`` in float32, and ``MlasRequantizeOutput`` multiplies in float32
   and rounds half to even.
-- PyTorch ``fbgemm`` / ``x86`` and ``qnnpack`` engines: ``rounding="float"``, with the multiplier
-  ``(x_scale * w_scale) / y_scale`` in float32 (``aten/src/ATen/native/quantized/cpu/qconv.cpp``).
+- PyTorch ``fbgemm`` and ``x86`` engines: ``rounding="float"``. ``GetQuantizationParams`` in
+  ``aten/src/ATen/native/quantized/cpu/qconv.cpp`` computes ``(x_scale * w_scale) / y_scale`` in
+  float32, and fbgemm's ``requantizeOutputProcessingAvx2`` multiplies and rounds as ONNX Runtime does.
+- PyTorch ``qnnpack`` and ``onednn`` engines: their outputs matched ``rounding="float"`` in
+  ``tests/test_engines.py``; their requantization code was not read for this module.
 """
 
 from __future__ import annotations

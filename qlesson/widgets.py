@@ -13,7 +13,8 @@ stores the same text as a live one.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -308,13 +309,14 @@ class PaddingExplorer(widgets.VBox):
         padding = (parameters["padding"],) * 3
         geometry = dict(stride=parameters["stride"], padding=padding, dilation=parameters["dilation"])
         x_zp, w_zp = parameters["x_zero_point"], parameters["w_zero_point"]
-        try:
-            result = conv_integer(self._x, weights, x_zp, w_zp, method=parameters["method"], **geometry)
-            regions = border_regions(tuple(self._x.shape[2:]), (k, k, k), **geometry)
-        except (ValueError, TypeError) as error:
-            return str(error)
-        error = result - self._reference(weights, x_zp, w_zp, padding, parameters)
-        return _Result(error, regions, summarize_regions(error, regions))
+        with _one_torch_thread():
+            try:
+                result = conv_integer(self._x, weights, x_zp, w_zp, method=parameters["method"], **geometry)
+                regions = border_regions(tuple(self._x.shape[2:]), (k, k, k), **geometry)
+            except (ValueError, TypeError) as error:
+                return str(error)
+            error = result - self._reference(weights, x_zp, w_zp, padding, parameters)
+            return _Result(error, regions, summarize_regions(error, regions))
 
     def _reference(self, weights: torch.Tensor, x_zp: int, w_zp: int, padding: tuple,
                    parameters: Mapping[str, object]) -> torch.Tensor:
@@ -383,6 +385,23 @@ class PaddingExplorer(widgets.VBox):
         if bundle is not None:
             bundle["text/plain"] = repr(self)
         return bundle
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the enclosed torch calls on one intra-op thread and restore the previous thread count.
+
+    The explorer's tensors have a few thousand elements, too few to gain from threads, and while
+    another process keeps a core busy, torch's thread pool stalled such calls by tens of
+    milliseconds (measured with 2 cores shared by several processes).
+    NOTE: the thread count is process-wide, so torch calls from other Python threads meanwhile also use one thread.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 _PLACEHOLDERS: dict[str, bytes] = {}

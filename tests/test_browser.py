@@ -1,9 +1,9 @@
 """Run every lesson in JupyterLab in headless Chromium, as a learner would, and check what it shows.
 
-For each language the test starts its own JupyterLab on 127.0.0.1 with a token, a copy of the
-notebooks as its root folder and its own settings folder, which sets the interface language:
-English for the English lessons, Traditional Chinese (from jupyterlab-language-pack-zh-TW) for
-the zh-TW lessons. Each lesson is opened, run with Run > Run All Cells, and checked for error
+For each language the test starts its own JupyterLab on 127.0.0.1 with a token, with a copy of
+the notebooks as its root folder. Its own settings folder sets the interface language: English
+for the English lessons, and Traditional Chinese (from jupyterlab-language-pack-zh-TW) for the
+zh-TW lessons. Each lesson is opened, run with Run > Run All Cells, and checked for error
 output, rendered widget explorers that follow their sliders, and the language of its text.
 A screenshot of each lesson goes to test-artifacts/screenshots/<run id>/.
 """
@@ -40,7 +40,7 @@ from lesson_notebooks import (
 SERVER_START_TIMEOUT_S = 90
 NOTEBOOK_OPEN_TIMEOUT_MS = 60_000
 RUN_ALL_TIMEOUT_MS = 600_000  # the lessons' slowest cells, with the browser sharing two cores
-WIDGET_UPDATE_TIMEOUT_MS = 30_000
+WIDGET_UPDATE_TIMEOUT_S = 30
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 JUPYTERLAB_LOCALE = {"en": "en", "zh-TW": "zh_TW"}
 
@@ -122,7 +122,9 @@ class JupyterLabServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.5)
         self.stop()
-        raise RuntimeError(f"JupyterLab did not answer on port {self.port} in {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}")
+        raise RuntimeError(
+            f"JupyterLab did not respond on port {self.port} within {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}"
+        )
 
     def shut_down_sessions(self) -> None:
         """Shut down every notebook session and its kernel, so one lesson's kernel does not outlive it."""
@@ -192,7 +194,7 @@ def click_menu_command(page, commands: tuple[str, ...]) -> None:
             item.first.click()
             return
         page.keyboard.press("Escape")
-    raise AssertionError(f"no menu holds any of the commands {commands}")
+    raise AssertionError(f"no menu contains any of the commands {commands}")
 
 
 # Command ids of the main-menu items in JupyterLab 4.6; the notebook's own ids are the fallback.
@@ -233,6 +235,19 @@ def explorer_state(explorer) -> tuple[str, str]:
     return image.evaluate(IMAGE_DIGEST), summary.inner_text()
 
 
+def wait_for_explorer_change(explorer, before: tuple[str, str]) -> tuple[str, str]:
+    """Poll the explorer until both its image and its summary differ from ``before``, or time out.
+
+    Return the last state seen; the test's assertions report which part did not change.
+    """
+    deadline = time.monotonic() + WIDGET_UPDATE_TIMEOUT_S
+    state = explorer_state(explorer)
+    while time.monotonic() < deadline and (state[0] == before[0] or state[1] == before[1]):
+        time.sleep(0.25)
+        state = explorer_state(explorer)
+    return state
+
+
 def move_slider(page, explorer, position: int) -> None:
     """Focus slider ``position`` of the explorer and press an arrow key that changes its value."""
     handle = explorer.locator(".widget-slider .noUi-handle, .widget-hslider .noUi-handle").nth(position)
@@ -259,8 +274,10 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     try:
-        page.goto(server.url(f"lab/tree/{language}/{path.name}"))
+        # "reset" starts from an empty workspace, so the previous lesson does not open again beside this one.
+        page.goto(server.url(f"lab/tree/{language}/{path.name}") + "&reset")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
+        assert page.locator(".jp-Notebook").count() == 1, "JupyterLab opened more than this lesson"
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
         click_menu_command(page, CLEAR_ALL_OUTPUTS)
         page.wait_for_function(
@@ -269,7 +286,12 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
         )
         click_menu_command(page, RUN_ALL_CELLS)
         wait_for_run_to_finish(page, code_cells)
+        page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()
         page.screenshot(path=str(folder / f"lab_{language}_{path.stem}_top.png"))
+        figures = page.locator('.jp-Notebook .jp-OutputArea-output[data-mime-type="image/png"]')
+        if figures.count():
+            figures.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(folder / f"lab_{language}_{path.stem}_figure.png"))
 
         stderr = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
         stderr_texts = [stderr.nth(position).inner_text() for position in range(stderr.count())]
@@ -287,22 +309,9 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
             image_width = image.evaluate("image => image.complete ? image.naturalWidth : 0")
             before = explorer_state(explorer)
             move_slider(page, explorer, 0)
-            try:
-                page.wait_for_function(
-                    f"""async ([explorer, before]) => {{
-                        const digest = await ({IMAGE_DIGEST})(explorer.querySelector('img.widget-image'));
-                        const summary = explorer.querySelector('.widget-html-content, .widget-html').innerText;
-                        return digest !== before[0] && summary !== before[1];
-                    }}""",
-                    arg=[explorer.element_handle(), list(before)],
-                    timeout=WIDGET_UPDATE_TIMEOUT_MS,
-                    polling=250,
-                )
-            except Exception:  # the assertions below report what did not change
-                pass
-            after = explorer_state(explorer)
+            after = wait_for_explorer_change(explorer, before)
             explorer_reports.append({"sliders": sliders.count(), "image_width": image_width, "before": before, "after": after})
-            page.screenshot(path=str(folder / f"lab_{language}_{path.stem}_explorer{position + 1}.png"))
+            explorer.screenshot(path=str(folder / f"lab_{language}_{path.stem}_explorer{position + 1}.png"))
 
         markdown = page.locator(".jp-Notebook .jp-MarkdownCell .jp-RenderedMarkdown")
         markdown_text = "\n".join(markdown.nth(position).inner_text() for position in range(markdown.count()))

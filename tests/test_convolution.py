@@ -483,10 +483,10 @@ BAD_INPUTS = [
         "zh-TW": ["w_zero_point=200 超出 int8 的範圍"]}, id="per-channel-zero-point-outside"),
     pytest.param(_conv(X, W, 0, torch.tensor([0, 0])), ValueError, {
         "en": ["w_zero_point has 2 entries but there are 3 output channels", "a 1-D tensor of length 3"],
-        "zh-TW": ["w_zero_point 有 2 個元素，但輸出通道有 3 個", "長度 3 的一維張量"]}, id="per-channel-zero-point-length"),
+        "zh-TW": ["w_zero_point 有 2 個元素，但輸出通道有 3 個", "長度 3 的 1 維張量"]}, id="per-channel-zero-point-length"),
     pytest.param(_conv(X, W, 0, torch.zeros((3, 1), dtype=torch.int64)), ValueError, {
         "en": ["w_zero_point must be an int or a 1-D tensor, got a tensor of shape (3, 1)", ".reshape(-1)"],
-        "zh-TW": ["w_zero_point 必須是整數或一維張量，收到的張量形狀是 (3, 1)", ".reshape(-1)"]},
+        "zh-TW": ["w_zero_point 必須是整數或 1 維張量，收到的張量形狀是 (3, 1)", ".reshape(-1)"]},
         id="per-channel-zero-point-shape"),
     pytest.param(_conv(X, W, 0, torch.zeros(3)), TypeError, {
         "en": ["w_zero_point must hold quantized integers", "float32"],

@@ -177,6 +177,14 @@ def test_set_values_failure_changes_nothing(explorer):
     assert explorer.parameters == before
 
 
+def test_updates_restore_torch_threads(explorer):
+    threads = torch.get_num_threads()
+    explorer.set_values(kernel_size=3, padding=1, asymmetric=False, stride=1, dilation=1, x_zero_point=7)
+    assert torch.get_num_threads() == threads
+    explorer.set_values(kernel_size=5, padding=0)  # no output: the computation returns the message early
+    assert torch.get_num_threads() == threads
+
+
 def test_constructor_rejects_bad_shape(expect_error):
     expect_error(lambda: PaddingExplorer(input_shape=(1, 2, 10, 10)), ValueError, ["(1, 2, 10, 10)", "(N, C_in, D, H, W)"])
 
