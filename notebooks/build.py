@@ -261,6 +261,26 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
     notebook.metadata["language_info"] = {"name": "python"}
 
 
+def refresh_navigation(lesson: Lesson, language: str, lessons: list[Lesson]) -> Path | None:
+    """Rewrite the navigation lines of a stored notebook that is not rebuilt; return its path if it changed.
+
+    Adding, removing or renaming a lesson changes its neighbours' previous / next links, and
+    those notebooks need no new run for that, so their outputs stay as stored.
+    """
+    target = NOTEBOOKS / language / f"{lesson.stem}.ipynb"
+    if not target.exists():
+        return None
+    notebook = nbformat.read(target, as_version=4)
+    nav = navigation(lesson, language, lessons)
+    if notebook.cells[0].source == nav and notebook.cells[-1].source == nav:
+        return None
+    notebook.cells[0].source = nav
+    notebook.cells[-1].source = nav
+    nbformat.write(notebook, target)
+    print(f"updated the navigation links of {target.relative_to(NOTEBOOKS.parent)}")
+    return target
+
+
 def build(stems: list[str] | None, run: bool) -> list[Path]:
     """Write the requested lessons (default: all) in both languages, and both contents pages."""
     lessons = [parse_lesson(path) for path in lesson_sources()]
@@ -274,6 +294,10 @@ def build(stems: list[str] | None, run: bool) -> list[Path]:
         print(f"wrote {target.relative_to(NOTEBOOKS.parent)}")
     for lesson in lessons:
         if stems and lesson.stem not in stems:
+            for language in LANGUAGES:
+                refreshed = refresh_navigation(lesson, language, lessons)
+                if refreshed:
+                    written.append(refreshed)
             continue
         for language in LANGUAGES:
             directory = NOTEBOOKS / language

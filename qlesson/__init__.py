@@ -7,6 +7,9 @@ the lesson that teaches them in their docstrings.
 from .borders import REGIONS, RegionRow, RegionSummary, border_regions, region_name, summarize_regions
 from .convolution import METHODS, ConvGeometry, conv_geometry, conv_integer, padding_error_map
 from .data import sample_photo
+from .elsewhere import (PAD_MODES, TRANSPOSE_METHODS, avg_pool_integer, conv_transpose_error_map,
+                        conv_transpose_integer, insert_zeros, max_pool_integer, pad_integer, padding_sources,
+                        panel_heatmaps)
 from .engines import (Comparison, EngineError, UnsupportedConfiguration, compare_integers, onnxruntime_conv_integer,
                       onnxruntime_qlinear_conv, padding_only_axis, torch_quantized_conv, torch_quantized_engines,
                       x86_u8s8_may_saturate)
@@ -26,6 +29,9 @@ from .requantization import (RoundingMismatch, accumulator_bound, choose_qparams
                              multiply_by_float_multiplier, multiply_by_quantized_multiplier, pairwise_multiply_add,
                              quantize_multiplier, quantize_multipliers, reduced_range, wrap_int32)
 from .widgets import PaddingExplorer
+from .requant_widgets import (AccumulatorExplorer, MultiplierExplorer, RoundingTrace, accumulator_bound_figure,
+                              accumulator_wrap_figure, count_double_rounding_mismatches, double_rounding_figure,
+                              trace_double_rounding)
 
 __all__ = [
     "ACTIVATIONS",
@@ -106,4 +112,24 @@ __all__ = [
     "window_sum",
     "wrap_int32",
     "x86_u8s8_may_saturate",
+    # "Accumulator width" and "Requantization"
+    "AccumulatorExplorer",
+    "MultiplierExplorer",
+    "RoundingTrace",
+    "accumulator_bound_figure",
+    "accumulator_wrap_figure",
+    "count_double_rounding_mismatches",
+    "double_rounding_figure",
+    "trace_double_rounding",
+    # "Where else the trap lives"
+    "PAD_MODES",
+    "TRANSPOSE_METHODS",
+    "avg_pool_integer",
+    "conv_transpose_error_map",
+    "conv_transpose_integer",
+    "insert_zeros",
+    "max_pool_integer",
+    "pad_integer",
+    "padding_sources",
+    "panel_heatmaps",
 ]

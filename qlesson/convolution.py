@@ -13,6 +13,7 @@ integers, and only when every partial sum is provably exact in that format (see
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ def _validate_conv_inputs(x: object, w: object) -> tuple[torch.Tensor, torch.Ten
 
 
 def accumulation_dtype(bound: int, *, x: torch.Tensor | None = None, w: torch.Tensor | None = None,
-                       geometry: ConvGeometry | None = None) -> torch.dtype:
+                       geometry: ConvGeometry | None = None, conv_padding: tuple[int, ...] | None = None,
+                       ) -> torch.dtype:
     """Choose the fastest carrier dtype that holds every partial sum of an accumulation exactly.
 
     ``bound`` is an upper bound on the sum of absolute products of one output value,
@@ -128,50 +130,80 @@ def accumulation_dtype(bound: int, *, x: torch.Tensor | None = None, w: torch.Te
     most that magnitude, so float32 is exact below 2**24 and float64 below 2**53 whatever order the
     algorithm adds in, as long as it adds exact products (see ``_EXACT_BACKENDS``). Beyond that,
     or when torch would pick a transforming algorithm, the carrier is int64.
+
+    With ``x``, ``w`` and ``geometry``, the convolution torch will run is probed: by default on the
+    input padded by ``geometry.padding``; with ``conv_padding``, on the unpadded input with that
+    symmetric padding passed to torch.
     """
     for dtype in (torch.float32, torch.float64):
-        if bound < _EXACT_LIMIT[dtype] and _backend_is_exact(dtype, x, w, geometry):
+        if bound < _EXACT_LIMIT[dtype] and _backend_is_exact(dtype, x, w, geometry, conv_padding):
             return dtype
     return torch.int64
 
 
 def _backend_is_exact(dtype: torch.dtype, x: torch.Tensor | None, w: torch.Tensor | None,
-                      geometry: ConvGeometry | None) -> bool:
+                      geometry: ConvGeometry | None, conv_padding: tuple[int, ...] | None) -> bool:
     if x is None or w is None or geometry is None:
         return True
     if getattr(torch.backends.mkldnn, "conv", None) is not None:
         # A reduced fp32 precision ("bf16", "tf32") makes oneDNN round the operands.
         if torch.backends.mkldnn.conv.fp32_precision not in ("none", "ieee"):
             return False
+    if conv_padding is None:
+        input_size = tuple(size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding))
+        conv_padding = (0,) * geometry.rank
+    else:
+        input_size = geometry.input_size
+    key = (dtype, x.shape[0], geometry.in_channels, input_size, tuple(w.shape), geometry.stride,
+           tuple(conv_padding), geometry.dilation, geometry.groups, torch.get_num_threads())
+    return _selected_backend(*key) in _EXACT_BACKENDS
+
+
+@functools.lru_cache(maxsize=256)
+def _selected_backend(dtype: torch.dtype, batch: int, in_channels: int, input_size: tuple[int, ...],
+                      w_shape: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+                      dilation: tuple[int, ...], groups: int, threads: int) -> str:
+    """Return the name of the convolution algorithm torch selects for these shapes, or "" if unknown."""
     select = getattr(torch._C, "_select_conv_backend", None)
     if select is None:
-        return False
-    # Ask with the padded shapes that the carrier convolution will see. torch.empty does not
-    # touch the memory, so even a large probe costs nothing.
-    padded = [size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding)]
-    probe_x = torch.empty((x.shape[0], geometry.in_channels, *padded), dtype=dtype)
-    probe_w = torch.empty(tuple(w.shape), dtype=dtype)
-    rank = geometry.rank
+        return ""
+    # torch.empty does not touch the memory, so even a large probe costs nothing.
+    probe_x = torch.empty((batch, in_channels, *input_size), dtype=dtype)
+    probe_w = torch.empty(w_shape, dtype=dtype)
+    rank = len(input_size)
     try:
-        backend = select(probe_x, probe_w, None, list(geometry.stride), [0] * rank,
-                         list(geometry.dilation), False, [0] * rank, geometry.groups)
+        backend = select(probe_x, probe_w, None, list(stride), list(padding), list(dilation), False,
+                         [0] * rank, groups)
     except RuntimeError:
-        return False
-    return backend.name in _EXACT_BACKENDS
+        return ""
+    return backend.name
 
 
-def _conv_exact(x_centered_padded: torch.Tensor, w_centered: torch.Tensor, geometry: ConvGeometry,
-                carrier: torch.dtype) -> torch.Tensor:
-    """Convolve already centered, already padded operands in ``carrier`` and return int64."""
+def _conv_exact(x_centered: torch.Tensor, w_centered: torch.Tensor, geometry: ConvGeometry,
+                carrier: torch.dtype, conv_padding: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Convolve centered operands in ``carrier`` and return int64.
+
+    ``x_centered`` is already padded unless ``conv_padding`` gives a symmetric padding for torch
+    to add, which is zero padding in the centered domain, that is real 0.
+    """
     conv = _CONV[geometry.rank]
-    result = conv(x_centered_padded.to(carrier), w_centered.to(carrier), stride=geometry.stride,
-                  dilation=geometry.dilation, groups=geometry.groups)
+    result = conv(x_centered.to(carrier), w_centered.to(carrier), stride=geometry.stride,
+                  padding=conv_padding or 0, dilation=geometry.dilation, groups=geometry.groups)
     return result.to(torch.int64)
+
+
+def _center(x: torch.Tensor, x_zp: int, carrier: torch.dtype) -> torch.Tensor:
+    """Return ``x − x_zp`` in ``carrier``, exact because every difference fits it."""
+    if x.dtype in (torch.uint8, torch.int8, torch.int16) and carrier != torch.int64:
+        # Such values and their zero points are below 2**16, so the carrier holds them exactly.
+        return x.to(carrier).sub_(x_zp)
+    # x_q itself may not fit the carrier (int32 x near a large zero point), while x_q − x_zp does.
+    return (x.to(torch.int64) - x_zp).to(carrier)
 
 
 def _extreme_distance(tensor: torch.Tensor, zero_point: int | torch.Tensor) -> int:
     """Return max |tensor − zero_point| without materializing the difference."""
-    low, high = int(tensor.min()), int(tensor.max())
+    low, high = (int(value) for value in torch.aminmax(tensor))
     if isinstance(zero_point, torch.Tensor):
         zp_low, zp_high = int(zero_point.min()), int(zero_point.max())
     else:
@@ -238,25 +270,40 @@ def conv_integer(
         max_x = max(max_x, abs(x_zp))  # a zero-padded tap contributes (0 − x_zp)
     bound = geometry.taps * max_x * max_w
     _check_accumulator_bound(bound)
-    carrier = accumulation_dtype(bound, x=x, w=w, geometry=geometry)
+    symmetric = tuple(before for before, after in geometry.padding if before == after)
+    torch_pads = symmetric if method == "zero_point_pad" and len(symmetric) == rank else None
+    carrier = accumulation_dtype(bound, x=x, w=w, geometry=geometry, conv_padding=torch_pads)
 
     if method == "skip_taps":
         return _conv_skip_taps(x, x_zp, w_centered, geometry, carrier)
 
-    # Center in int64 before converting: x_q itself may not fit the carrier (int32 x near a large
-    # zero point), while x_q − x_zp is at most max_x and so exact in it.
-    x_centered = (x.to(torch.int64) - x_zp).to(carrier)
+    x_centered = _center(x, x_zp, carrier)
     if method == "zero_point_pad":
-        # Padding x_q with x_zp is padding the centered values with real 0.
+        # Padding x_q with x_zp is padding the centered values with real 0, which torch's own
+        # zero padding does without a padded copy when the padding is symmetric.
+        if torch_pads is not None:
+            return _conv_exact(x_centered, w_centered, geometry, carrier, conv_padding=torch_pads)
         padded = F.pad(x_centered, geometry.torch_padding, value=0)
         return _conv_exact(padded, w_centered, geometry, carrier)
 
     # naive_zero_pad and border_correction pad x_q with the integer 0, which is −x_zp once centered.
-    padded = F.pad(x_centered, geometry.torch_padding, value=-x_zp)
+    padded = _pad_constant(x_centered, geometry, -x_zp)
     naive = _conv_exact(padded, w_centered, geometry, carrier)
     if method == "naive_zero_pad":
         return naive
     return naive - _padding_error(geometry, w_centered, x_zp).unsqueeze(0)
+
+
+def _pad_constant(tensor: torch.Tensor, geometry: ConvGeometry, value: int) -> torch.Tensor:
+    """Pad the spatial axes with the integer ``value``, exactly for any int64 value.
+
+    ``F.pad`` passes its fill value through a double, which rounds integers beyond 2**53.
+    """
+    padded_size = [size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding)]
+    padded = torch.full((*tensor.shape[:2], *padded_size), value, dtype=tensor.dtype)
+    inside = tuple(slice(before, before + size) for size, (before, _) in zip(geometry.input_size, geometry.padding))
+    padded[(slice(None), slice(None), *inside)] = tensor
+    return padded
 
 
 def _check_accumulator_bound(bound: int) -> None:

@@ -1,17 +1,17 @@
 """The padding trap beyond convolution: pooling, depthwise and transposed convolution, padding modes.
 
-Taught in the lesson "Where else the trap lives". Whenever an operation reads a value that is not
-in its input (a padded border position, or a gap that a transposed convolution inserts between
-input values), the float model reads a real value there, and the integer model must read the
+Taught in the lesson "Where else the trap lives". Some operations read values that are not in
+their input: a padded border position, or a gap that a transposed convolution inserts between
+input values. The float model reads a real value there, so the integer model must read the
 integer that stands for that same real value:
 
 - average pooling with ``count_include_pad=True`` and transposed convolution read real 0, which is
   the integer zero point ``x_zp``;
-- max pooling reads −inf, for which the dtype's minimum, or skipping the position, stands in;
+- max pooling reads −inf, which the dtype's minimum, or skipping the position, replaces;
 - reflect, replicate and circular padding copy input values, so they need no zero point at all;
 - constant padding with a constant ``c`` reads ``round(c / S) + x_zp``.
 
-The functions here are on the integer-only inference path and compute in int64; only
+The functions here are on the integer-only inference path and compute in int64. Only
 :func:`pad_integer` uses floats, to quantize its constant once before any padding is done.
 """
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from . import _checks
-from .convolution import ConvGeometry, _channel_view, _check_accumulator_bound, conv_geometry
+from .convolution import ConvGeometry, _check_accumulator_bound, _extreme_distance, conv_geometry
 from .i18n import localize, register_messages
 from .plots import error_heatmaps
 
@@ -68,10 +68,16 @@ register_messages({
                   "請減少填補或改用較小的擴張。"),
     },
     "elsewhere.pad_value_out_of_range": {
-        "en": ("pad_value={value} is outside the range of {dtype}, [{low}, {high}]. The padding is stored in "
+        "en": ("{name}={value} is outside the range of {dtype}, [{low}, {high}]. The padding is stored in "
                "the input's own dtype; pick a value in that range."),
-        "zh-TW": ("pad_value={value} 超出 {dtype} 的範圍 [{low}, {high}]。填補值以輸入本身的資料型別儲存，"
+        "zh-TW": ("{name}={value} 超出 {dtype} 的範圍 [{low}, {high}]。填補值以輸入本身的資料型別儲存，"
                   "請選擇此範圍內的值。"),
+    },
+    "elsewhere.sum_overflow": {
+        "en": ("the window sums of this pooling can reach {bound}, beyond the int64 maximum {limit}. "
+               "Use narrower inputs (uint8, int8 or int16) or values closer to the zero point."),
+        "zh-TW": ("此池化的視窗總和可能達到 {bound}，超過 int64 的最大值 {limit}。"
+                  "請改用較窄的輸入（uint8、int8 或 int16），或讓數值更接近零點。"),
     },
     "elsewhere.negative_amount": {
         "en": "{name}={value!r} contains a negative amount. Use 0 or more on every spatial axis.",
@@ -135,11 +141,15 @@ register_messages({
         "en": "size={size!r}, before={before!r} and after={after!r} must be ints, size at least 1 and the others at least 0.",
         "zh-TW": "size={size!r}、before={before!r} 與 after={after!r} 必須是整數，size 至少為 1，其他至少為 0。",
     },
-    "elsewhere.channel_map_rank": {
-        "en": ("error has shape {shape}, but channel_heatmaps takes one 2-D map per channel, (C, H, W). "
+    "elsewhere.panel_map_rank": {
+        "en": ("maps has shape {shape}, but panel_heatmaps takes one 2-D map per panel, (P, H, W). "
                "Select one batch item first, for example error[0]."),
-        "zh-TW": ("error 的形狀是 {shape}，但 channel_heatmaps 接受的是每個通道一張二維圖 (C, H, W)。"
+        "zh-TW": ("maps 的形狀是 {shape}，但 panel_heatmaps 接受的是每格一張二維圖 (P, H, W)。"
                   "請先選出一個批次項目，例如 error[0]。"),
+    },
+    "elsewhere.panel_titles": {
+        "en": "panel_titles={value!r} must be a list of {count} titles, one per map.",
+        "zh-TW": "panel_titles={value!r} 必須是含 {count} 個標題的串列，每張圖一個。",
     },
 })
 
@@ -155,6 +165,22 @@ def _divide_round_half_even(numerator: torch.Tensor, denominator: torch.Tensor |
     odd = torch.remainder(quotient, 2) == 1
     round_up = (twice > denominator) | ((twice == denominator) & odd)
     return quotient + round_up.to(torch.int64)
+
+
+def _pad_exact(tensor: torch.Tensor, pairs: tuple[tuple[int, int], ...], fill: int) -> torch.Tensor:
+    """Pad the spatial axes of (N, C, *spatial) with ``fill``, cropping where an amount is negative.
+
+    ``F.pad`` converts its fill to float64 (torch 2.13 pads an int64 tensor with −2**63 when asked
+    for −2**63 + 3), so large int64 fills are written with ``torch.full`` instead.
+    """
+    crop = tuple(slice(max(-before, 0), size - max(-after, 0))
+                 for size, (before, after) in zip(tensor.shape[2:], pairs))
+    cropped = tensor[(slice(None), slice(None), *crop)]
+    inner = tuple(slice(max(before, 0), max(before, 0) + size) for size, (before, _) in zip(cropped.shape[2:], pairs))
+    shape = [size + max(before, 0) + max(after, 0) for size, (before, after) in zip(cropped.shape[2:], pairs)]
+    padded = torch.full((*cropped.shape[:2], *shape), fill, dtype=tensor.dtype)
+    padded[(slice(None), slice(None), *inner)] = cropped
+    return padded
 
 
 def _windows(padded: torch.Tensor, geometry: ConvGeometry) -> torch.Tensor:
@@ -189,11 +215,11 @@ def _pool_geometry(x: torch.Tensor, kernel_size: object, stride: object, padding
     return geometry
 
 
-def _check_pad_value(value: object, dtype: torch.dtype) -> int:
-    pad_value = _checks.require_int("pad_value", value)
+def _check_pad_value(name: str, value: object, dtype: torch.dtype) -> int:
+    pad_value = _checks.require_int(name, value)
     low, high = _checks.dtype_range(dtype)
     if not low <= pad_value <= high:
-        raise ValueError(localize("elsewhere.pad_value_out_of_range", value=pad_value,
+        raise ValueError(localize("elsewhere.pad_value_out_of_range", name=name, value=pad_value,
                                   dtype=str(dtype).replace("torch.", ""), low=low, high=high))
     return pad_value
 
@@ -218,7 +244,10 @@ def avg_pool_integer(
 
         q_out = Z + round(Σ (q − Z) / divisor)
 
-    with the division done exactly and rounded half to even. With ``count_include_pad=True`` the
+    with the division done exactly and rounded half to even, as ``qlesson.quantize`` rounds
+    ``r / S`` before adding ``Z``. ONNX Runtime 1.31's ``QLinearAveragePool`` rounds the sum
+    ``r / S + Z`` instead, so at an exact tie with an odd ``Z`` the two differ by 1; for an even
+    ``Z`` they agree everywhere (the tests check this). With ``count_include_pad=True`` the
     divisor is every tap of the kernel, and each padded tap must add real 0, which is ``q = Z``.
     Padding the integer tensor with 0 instead adds ``−Z`` per padded tap and pulls a border output
     toward the real value ``−S·Z``. With ``count_include_pad=False`` padded taps are left out of both
@@ -229,8 +258,8 @@ def avg_pool_integer(
         kernel_size: an int, or one int per spatial axis.
         x_zero_point: the integer that stands for real 0 in ``x``, in the range of ``x.dtype``.
         stride: an int or one int per spatial axis; the default is ``kernel_size``, as in PyTorch.
-        padding: an int, one int per spatial axis, or one (before, after) pair per spatial axis; each
-            amount at most half the kernel size, as PyTorch requires.
+        padding: an int, one int per spatial axis, or one (before, after) pair per spatial axis.
+            Each amount is at most half the kernel size, as PyTorch requires.
         count_include_pad: whether padded taps count in the divisor, as in ``torch.nn.AvgPool2d``.
         pad_value: the integer stored at padded positions. The default, ``x_zero_point``, is exact;
             pass 0 to reproduce the trap. It is not read when ``count_include_pad`` is False.
@@ -244,16 +273,21 @@ def avg_pool_integer(
     x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
     if not isinstance(count_include_pad, bool):
         raise TypeError(localize("elsewhere.not_bool", name="count_include_pad", value=count_include_pad))
-    fill = x_zp if pad_value is None else _check_pad_value(pad_value, x.dtype)
+    fill = x_zp if pad_value is None else _check_pad_value("pad_value", pad_value, x.dtype)
+    # Every partial sum is at most K taps of the largest |q − Z|, padding included.
+    bound = math.prod(geometry.kernel_size) * max(_extreme_distance(x, x_zp), abs(fill - x_zp))
+    limit = torch.iinfo(torch.int64).max
+    if bound > limit:
+        raise ValueError(localize("elsewhere.sum_overflow", bound=bound, limit=limit))
 
     centered = x.to(torch.int64) - x_zp
     if count_include_pad:
-        padded = F.pad(centered, geometry.torch_padding, value=fill - x_zp)
+        padded = _pad_exact(centered, geometry.padding, fill - x_zp)
         divisor: torch.Tensor | int = math.prod(geometry.kernel_size)
     else:
-        # Centered padding of 0 adds nothing to the sum; the divisor counts the taps inside x.
-        padded = F.pad(centered, geometry.torch_padding, value=0)
-        inside = F.pad(torch.ones((1, 1, *geometry.input_size), dtype=torch.int64), geometry.torch_padding, value=0)
+        # A centered padding of 0 adds nothing to the sum. The divisor counts the taps inside x.
+        padded = _pad_exact(centered, geometry.padding, 0)
+        inside = _pad_exact(torch.ones((1, 1, *geometry.input_size), dtype=torch.int64), geometry.padding, 0)
         divisor = _windows(inside, geometry).sum(dim=-1)
     sums = _windows(padded, geometry).sum(dim=-1)
     return (x_zp + _divide_round_half_even(sums, divisor)).to(x.dtype)
@@ -273,17 +307,17 @@ def max_pool_integer(
     Taught in "Where else the trap lives". The map ``r = S (q − Z)`` is increasing (``S > 0``), so
     the largest real value of a window is the real value of its largest integer, and no zero point
     is needed. PyTorch pads max pooling with −inf, a value that never wins. In the integer domain
-    the dtype's minimum stands in for it: every window holds at least one input value, and that
-    value is at least the minimum, so the result is the same as skipping the padding. Padding
-    with 0 (real ``−S·Z``) or with ``Z`` (real 0) instead can exceed every input value of a window
-    and raise its maximum; for uint8, 0 happens to be the minimum and so is exact.
+    the dtype's minimum takes its place. Every window holds at least one input value, which is at
+    least the minimum, so the result is the same as skipping the padding. Padding with 0 (real
+    ``−S·Z``) or with ``Z`` (real 0) instead can exceed every input value of a window and raise its
+    maximum. For uint8, 0 happens to be the minimum and so is exact.
 
     Args:
         x: integer tensor (N, C, *spatial) with 1, 2 or 3 spatial axes.
         kernel_size: an int, or one int per spatial axis.
         stride: an int or one int per spatial axis; the default is ``kernel_size``, as in PyTorch.
-        padding: an int, one int per spatial axis, or one (before, after) pair per spatial axis; each
-            amount at most half the kernel size, as PyTorch requires.
+        padding: an int, one int per spatial axis, or one (before, after) pair per spatial axis.
+            Each amount is at most half the kernel size, as PyTorch requires.
         dilation: an int, or one int per spatial axis, each at least 1.
         pad_value: the integer stored at padded positions; the default is the minimum of ``x.dtype``.
 
@@ -293,8 +327,8 @@ def max_pool_integer(
     x = _checks.require_integer_tensor("x", x)
     geometry = _pool_geometry(x, kernel_size, stride, padding, dilation)
     _check_every_window_reads_input(geometry)
-    fill = _checks.dtype_range(x.dtype)[0] if pad_value is None else _check_pad_value(pad_value, x.dtype)
-    padded = F.pad(x.to(torch.int64), geometry.torch_padding, value=fill)
+    fill = _checks.dtype_range(x.dtype)[0] if pad_value is None else _check_pad_value("pad_value", pad_value, x.dtype)
+    padded = _pad_exact(x.to(torch.int64), geometry.padding, fill)
     return _windows(padded, geometry).amax(dim=-1).to(x.dtype)
 
 
@@ -383,12 +417,12 @@ def _insert_and_border(x: torch.Tensor, fill: int, kernel: tuple[int, ...], stri
     spread = [(n - 1) * s + 1 for n, s in zip(x.shape[2:], stride)]
     inserted = torch.full((*x.shape[:2], *spread), fill, dtype=x.dtype)
     inserted[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = x
-    pads = []
-    for axis in reversed(range(rank)):  # F.pad takes the last axis first
+    pairs = []
+    for axis in range(rank):
         border = dilation[axis] * (kernel[axis] - 1) - padding[axis]
-        pads += [border, border + output_padding[axis]]
-    # F.pad crops on a negative amount, which is what a padding larger than the border means.
-    return F.pad(inserted, pads, value=fill)
+        pairs.append((border, border + output_padding[axis]))
+    # A negative border crops, which is what a padding larger than dilation·(kernel − 1) means.
+    return _pad_exact(inserted, tuple(pairs), fill)
 
 
 def insert_zeros(
@@ -423,7 +457,7 @@ def insert_zeros(
     x = _checks.require_integer_tensor("x", x)
     rank = _checks.spatial_rank("x", x)
     kernel = _kernel_sizes("kernel_size", kernel_size, x, rank)
-    fill = _check_pad_value(fill, x.dtype)
+    fill = _check_pad_value("fill", fill, x.dtype)
     w_probe = torch.zeros((x.shape[1], 1, *kernel), dtype=torch.int8)
     shape = _transpose_geometry(x, w_probe, stride, padding, output_padding, dilation, 1)
     return _insert_and_border(x, fill, kernel, shape["stride"], shape["padding"], shape["output_padding"],
@@ -462,7 +496,7 @@ def conv_transpose_integer(
         x_zero_point: the integer that stands for real 0 in ``x``, in the range of ``x.dtype``.
         w_zero_point: an int, or a 1-D tensor with one zero point per output channel.
         stride, padding, output_padding, dilation: an int or one int per spatial axis, as in
-            ``torch.nn.functional.conv_transpose2d``; ``output_padding`` must be smaller than the
+            ``torch.nn.functional.conv_transpose2d``. ``output_padding`` must be smaller than the
             stride or the dilation of its axis.
         groups: number of channel groups; it must divide C_in.
         method: ``"zero_point_fill"`` or ``"naive_zero_fill"``.
@@ -479,12 +513,12 @@ def conv_transpose_integer(
     w_zp = _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, shape["out_channels"])
     w_centered = w.to(torch.int64) - _transpose_weight_zero_points(w_zp, w, shape["groups"])
 
-    x_centered = x.to(torch.int64) - x_zp
-    # The naive fill 0 is −x_zp once centered; the exact fill x_zp is 0 once centered.
+    # Once centered, the naive fill 0 becomes −x_zp and the exact fill x_zp becomes 0.
     fill = -x_zp if method == "naive_zero_fill" else 0
-    max_x = max(int(x_centered.abs().max()), abs(fill))
+    max_x = max(_extreme_distance(x, x_zp), abs(fill))
     taps = shape["in_channels"] // shape["groups"] * math.prod(shape["kernel"])
     _check_accumulator_bound(taps * max_x * int(w_centered.abs().max()))
+    x_centered = x.to(torch.int64) - x_zp
     spread = _insert_and_border(x_centered, fill, shape["kernel"], shape["stride"], shape["padding"],
                                 shape["output_padding"], shape["dilation"])
     return _CONV[shape["rank"]](spread, _direct_weight(w_centered, shape["groups"]),
@@ -507,7 +541,7 @@ def conv_transpose_error_map(
     """Predict, without input data, the error of ``method="naive_zero_fill"`` at every output.
 
     Taught in "Where else the trap lives". An output's window in the direct convolution covers
-    every kernel tap; the taps that land on an inserted or border position should add 0 but add
+    every kernel tap. A tap that lands on an inserted or border position should add 0 but adds
     ``−x_zp (w − w_zp)``, so
 
         naive − exact = −x_zp · Σ (w − w_zp)   over the taps that hold no input value.
@@ -587,8 +621,10 @@ def _check_mode_amount(mode: str, axis: int, size: int, before: int, after: int)
 
 def _constant_fill(value: object, scale: object, x_zp: int, dtype: torch.dtype) -> int:
     """Quantize the padding constant: ``round(value / scale) + x_zp``, rounded half to even."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(localize("not_finite", name="value", value=value))
+    if not math.isfinite(value):
+        raise ValueError(localize("not_finite", name="value", value=value))
     if value == 0:
         return x_zp  # real 0 is exactly the zero point, whatever the scale
     if scale is None:
@@ -657,28 +693,35 @@ def pad_integer(
 # ---------------------------------------------------------------- figures
 
 
-def channel_heatmaps(
-    error: torch.Tensor,
+def panel_heatmaps(
+    maps: torch.Tensor,
+    panel_titles: list[str] | None = None,
     *,
     title: str | None = None,
     label: str | None = None,
 ) -> Figure:
-    """Draw one error heatmap per channel, titled "channel c", on one symmetric colour scale.
+    """Draw one 2-D error map per panel, on one symmetric colour scale, with a title above each panel.
 
-    Taught in "Where else the trap lives", where each channel of a depthwise convolution gets
-    its own border error. The layout is that of :func:`qlesson.error_heatmaps`.
+    Taught in "Where else the trap lives", where each channel of a depthwise convolution gets its
+    own border error, and two wrong paddings of max pooling are drawn side by side. The layout is
+    that of :func:`qlesson.error_heatmaps`.
 
     Args:
-        error: tensor (C, H, W), for example one batch item of ``naive − exact``.
+        maps: tensor (P, H, W), one map per panel, for example one batch item of ``naive − exact``.
+        panel_titles: one title per map; the default is "channel p" in the active language.
         title: the figure title.
         label: the colour bar label; the default is "error (accumulator units)" in the active language.
     """
-    if not isinstance(error, torch.Tensor) or error.dim() != 3:
-        shape = tuple(error.shape) if hasattr(error, "shape") else type(error).__name__
-        raise ValueError(localize("elsewhere.channel_map_rank", shape=shape))
-    figure = error_heatmaps(error, title=title, label=label)
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 3:
+        shape = tuple(maps.shape) if hasattr(maps, "shape") else type(maps).__name__
+        raise ValueError(localize("elsewhere.panel_map_rank", shape=shape))
+    if panel_titles is None:
+        panel_titles = [localize("elsewhere.channel", channel=index) for index in range(maps.shape[0])]
+    elif isinstance(panel_titles, str) or len(panel_titles) != maps.shape[0]:
+        raise ValueError(localize("elsewhere.panel_titles", count=maps.shape[0], value=panel_titles))
+    figure = error_heatmaps(maps, title=title, label=label)
     panels = [axes for axes in figure.axes if axes.images and axes.get_visible()]
-    for channel, axes in enumerate(panels):
+    for axes, panel_title in zip(panels, panel_titles):
         # set_text keeps the font that error_heatmaps chose for the active language.
-        axes.title.set_text(localize("elsewhere.channel", channel=channel))
+        axes.title.set_text(str(panel_title))
     return figure

@@ -1,6 +1,6 @@
 """Run the same integer convolution through real inference engines and compare with qlesson.
 
-Taught in "Cross-checking against real engines". Each runner takes the integer tensors and
+Taught in "Do real engines pad with the zero point?". Each runner takes the integer tensors and
 parameters that :func:`qlesson.conv_integer` and :func:`qlesson.qlinear_conv` take, runs one
 engine on the CPU and returns its integer output as a torch tensor. A configuration that the
 engine cannot run raises :class:`UnsupportedConfiguration` before the engine is called, with the
@@ -164,7 +164,7 @@ def padding_only_axis(geometry: ConvGeometry) -> int | None:
 def x86_u8s8_may_saturate() -> bool:
     """Return whether this CPU may run u8 × s8 kernels with ``vpmaddubsw``, whose int16 pair sums saturate.
 
-    Taught in "How wide is the accumulator". x86 CPUs with AVX512-VNNI or AVX-VNNI have
+    Taught in "Accumulator width". x86 CPUs with AVX512-VNNI or AVX-VNNI have
     ``vpdpbusd``, which accumulates in int32 and cannot saturate. ONNX Runtime's change "x86/64
     U8S8 Gemm Precision Fix" names SSE4.1, AVX2 and AVX512 CPUs without VNNI as the ones with
     overflow problems. Reads ``/proc/cpuinfo``, so outside Linux an x86 CPU is assumed to lack VNNI.
@@ -244,7 +244,7 @@ def onnxruntime_conv_integer(
 ) -> torch.Tensor:
     """Run ONNX Runtime's ``ConvInteger`` on the CPU and return its int32 accumulator as int64.
 
-    Taught in "Cross-checking against real engines". Arguments are those of
+    Taught in "Do real engines pad with the zero point?". Arguments are those of
     :func:`qlesson.conv_integer`. ONNX Runtime 1.31 runs uint8 and int8 for both ``x`` and ``w``,
     1 to 3 spatial axes, groups and asymmetric padding, but only one weight zero point: equal
     per-channel zero points are passed as one value, different ones raise
@@ -288,7 +288,7 @@ def onnxruntime_qlinear_conv(
 ) -> torch.Tensor:
     """Run ONNX Runtime's ``QLinearConv`` on the CPU and return its output as int64.
 
-    Taught in "Cross-checking against real engines". Arguments are those of
+    Taught in "Do real engines pad with the zero point?". Arguments are those of
     :func:`qlesson.qlinear_conv`; compare with ``qlinear_conv(..., rounding="float")``. ONNX Runtime
     1.31 registers two CPU kernels, uint8 ``x`` and output with uint8 or int8 ``w``, and int8 for
     all three (``qlinearconv.cc``), and requires one weight zero point for all channels. Other
@@ -381,7 +381,7 @@ def torch_quantized_conv(
 ) -> torch.Tensor:
     """Run one of PyTorch's quantized CPU engines on the integer problem and return its uint8 output as int64.
 
-    Taught in "Cross-checking against real engines". Arguments are those of
+    Taught in "Do real engines pad with the zero point?". Arguments are those of
     :func:`qlesson.qlinear_conv` with ``out_dtype=torch.uint8``; compare with
     ``qlinear_conv(..., rounding="float")``. ``x`` becomes a ``quint8`` tensor and ``w`` a
     ``qint8`` tensor, per-tensor or per-channel (axis 0) as ``w_scale`` is.
@@ -475,7 +475,7 @@ class Comparison:
 def compare_integers(result: torch.Tensor, reference: torch.Tensor) -> Comparison:
     """Count the elements where two integer tensors differ and the largest absolute difference.
 
-    Taught in "Cross-checking against real engines". Integers are compared exactly, never with a
+    Taught in "Do real engines pad with the zero point?". Integers are compared exactly, never with a
     tolerance; ``Comparison.difference`` keeps the signed differences for an error map.
     """
     result = _checks.require_integer_tensor("result", result)

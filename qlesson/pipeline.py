@@ -72,8 +72,8 @@ register_messages({
     "pipeline.header.explanation": {"en": "explanation", "zh-TW": "說明"},
     "pipeline.explanation.identical": {"en": "bit-exact", "zh-TW": "逐位元相同"},
     "pipeline.explanation.rounding": {
-        "en": "rounding rule: float32 multiply, ties to even",
-        "zh-TW": "捨入規則：以 float32 相乘，四捨六入五成雙",
+        "en": "rounding rule: float32, rounded once",
+        "zh-TW": "捨入規則：以 float32 計算，只捨入一次",
     },
     "pipeline.explanation.padding": {
         "en": "padding: the engine pads with x_zp",
@@ -235,15 +235,16 @@ class QuantizedConv:
                           self.bias, rounding=rounding)
 
     def dequantize_output(self, y_q: torch.Tensor) -> torch.Tensor:
-        """Return the real values ``y_scale · (y_q − y_zero_point)`` of a quantized output, float32."""
+        """Return the real values ``y_scale · (y_q − y_zero_point)`` of a quantized output (float64)."""
         return dequantize(y_q, self.y_scale, self.y_zero_point)
 
     def tie_distances(self) -> torch.Tensor:
         """Return, per output, the distance of ``M_c · (acc + bias)`` from the nearest rounding tie ``k + 1/2``.
 
-        Taught in "Do real engines pad with the zero point?". ``M_c`` is computed in float64 from
-        the float32 scales, so the distance is exact to about 1e-13. Engines that compute the same
-        product in float32 land on the same integer wherever this distance exceeds their float32 error.
+        Taught in "Do real engines pad with the zero point?". The product is computed in float64
+        from the float32 scales, so each distance is off by at most about 1e-16 times the product.
+        Engines that compute the same product in float32 land on the same integer wherever this
+        distance exceeds their float32 error.
         """
         acc = self.accumulator()
         if self.bias is not None:

@@ -1,6 +1,6 @@
 """A whole quantized convolution, ONNX ``QLinearConv``: accumulate, add the bias, requantize, saturate.
 
-Taught in "Requantization and the fixed-point multiplier". The output is
+Taught in "Requantization". The output is
 
     y_q = clamp(y_zp + round(M_c · (Σ (x − x_zp)(w − w_zp) + bias_c)), lo, hi),
     M_c = x_scale · w_scale_c / y_scale,                                                  (5)
@@ -172,7 +172,7 @@ def output_multipliers(x_scale: float, w_scale: float | torch.Tensor, y_scale: f
                        channels: int | None = None) -> OutputMultipliers:
     """Compute ``M_c = x_scale · w_scale_c / y_scale`` per output channel, as the engines prepare it.
 
-    Taught in "Requantization and the fixed-point multiplier". Preparation, so floats are used.
+    Taught in "Requantization". Preparation, so floats are used.
     Every scale is first rounded to float32, the type ONNX and TFLite store scales in.
 
     Args:
@@ -220,7 +220,7 @@ def activation_range(activation: Activation | None, y_scale: float, y_zero_point
                      out_dtype: torch.dtype = torch.uint8) -> tuple[int, int]:
     """Return the clamp bounds ``(lo, hi)`` of the quantized output for a fused activation.
 
-    Taught in "Requantization and the fixed-point multiplier". Because real 0 is exactly the
+    Taught in "Requantization". Because real 0 is exactly the
     integer ``y_zp``, ReLU on real values is the clamp ``max(y_q, y_zp)`` on integers, and ReLU6
     also clamps at ``y_zp + round(6 / y_scale)``. As in TFLite's
     ``CalculateActivationRangeQuantizedImpl`` (``tensorflow/lite/kernels/kernel_util.cc``),
@@ -265,7 +265,7 @@ def qlinear_conv(
 ) -> torch.Tensor:
     """Run a quantized convolution with ONNX ``QLinearConv`` semantics, from integers to integers.
 
-    Taught in "Requantization and the fixed-point multiplier". Argument order follows ONNX's
+    Taught in "A quantized convolution layer, end to end". Argument order follows ONNX's
     ``QLinearConv`` inputs. The steps are equation (5):
 
     1. ``acc = conv_integer(x, w, x_zp, w_zp, method="zero_point_pad")``, exact, padded with ``x_zp``.
@@ -335,7 +335,7 @@ def fold_zero_point_into_bias(
 ) -> torch.Tensor:
     """Return ``bias − x_zp · Σ (w − w_zp)`` per output channel, the input zero point folded into the bias.
 
-    Taught in "The padding trap in integer convolution". Expanding the accumulator gives
+    Taught in "Requantization". Expanding the accumulator gives
 
         Σ (x − x_zp)(w − w_zp) = Σ x · (w − w_zp) − x_zp · Σ (w − w_zp),
 

@@ -31,7 +31,7 @@ from .lesson_widgets import GRID_FIGURE_INCHES
 from .plots import PNG_DPI, _figure_context, figure_to_png, placeholder_figure
 from .requantization import (
     INT32_MAX,
-    INT32_MIN,
+    RoundingMismatch,
     accumulator_bound,
     find_double_rounding_mismatch,
     max_taps_int32,
@@ -84,12 +84,12 @@ register_messages({
         "zh-TW": "最壞情況 |acc| = K · {per_tap} = {bound}",
     },
     "requant_widgets.report_fits": {
-        "en": "≤ int32 max {limit}: no input can wrap ✓ ({ratio}× headroom)",
-        "zh-TW": "≤ int32 上限 {limit}：任何輸入都不會繞回 ✓（還有 {ratio} 倍的餘裕）",
+        "en": "≤ int32 max {limit}: no input can wrap ✓ (the limit is {ratio} times the bound)",
+        "zh-TW": "≤ int32 上限 {limit}：任何輸入都不會繞回 ✓（上限是上界的 {ratio} 倍）",
     },
     "requant_widgets.report_wraps": {
-        "en": "> int32 max {limit}: some inputs wrap around ✗ ({ratio}× too large)",
-        "zh-TW": "> int32 上限 {limit}：有些輸入會繞回 ✗（超出 {ratio} 倍）",
+        "en": "> int32 max {limit}: some inputs wrap around ✗ (the bound is {ratio} times the limit)",
+        "zh-TW": "> int32 上限 {limit}：有些輸入會繞回 ✗（上界是上限的 {ratio} 倍）",
     },
     "requant_widgets.report_max_taps": {
         "en": "most taps that fit: {taps}, so C_in ≤ {c_in} for this kernel",
@@ -117,8 +117,8 @@ register_messages({
         "zh-TW": "第一次捨入後：{value}",
     },
     "requant_widgets.halfway": {"en": "halfway, {value}", "zh-TW": "正中間 {value}"},
-    "requant_widgets.single_row": {"en": "round once", "zh-TW": "捨入一次"},
-    "requant_widgets.double_row": {"en": "round twice", "zh-TW": "捨入兩次"},
+    "requant_widgets.single_row": {"en": "round once (exact)", "zh-TW": "捨入一次（精確）"},
+    "requant_widgets.double_row": {"en": "TFLite's default (round twice)", "zh-TW": "TFLite 預設（捨入兩次）"},
     "requant_widgets.offset_axis": {
         "en": "distance from the halfway point, in steps of 2^−{right} (the grid of the first rounding)",
         "zh-TW": "與正中間的距離，以 2^−{right} 為單位（第一次捨入的格點）",
@@ -170,11 +170,16 @@ MULTIPLIER_EXPONENTS = (-6.0, 2.0)
 TAPS_AXIS = (1, 10**7)
 
 _EXACT_COLOR = "0.45"
-_HELD_COLOR = "#1f5fa8"
+_INT32_COLOR = "#1f5fa8"
 _LIMIT_COLOR = "#c0392b"
 _SINGLE_COLOR = "#1f5fa8"
 _DOUBLE_COLOR = "#d35400"
 _GRID_COLOR = "0.6"
+
+
+def _signed(value: int) -> str:
+    """Format an int for figure text, with a true minus sign as the tick labels have."""
+    return str(value).replace("-", "−")
 
 
 def _set_controls(explorer, controls: dict[str, ipywidgets.ValueWidget], ranges: dict[str, tuple],
@@ -209,11 +214,11 @@ def _with_full_text(bundle: dict | None, text: str) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 
 def accumulator_wrap_figure(products: torch.Tensor) -> Figure:
-    """Draw the running sum of one output's products, exact and as an int32 accumulator holds it.
+    """Draw the running sum of one output's products, exact and as an int32 accumulator stores it.
 
-    Taught in "Accumulator width". ``products`` holds ``(x − x_zp)(w − w_zp)`` of each tap in
-    the order they are added. The exact running sum is computed in int64; the int32 accumulator
-    holds :func:`qlesson.wrap_int32` of it after every addition, since wrapping integer addition
+    Taught in "Accumulator width". ``products`` contains ``(x − x_zp)(w − w_zp)`` of each tap in
+    the order they are added. The exact running sum is computed in int64. After every addition the
+    int32 accumulator contains :func:`qlesson.wrap_int32` of it, because wrapping integer addition
     equals the exact sum modulo 2^32. Both are drawn in units of 2^31, so the int32 limits are ±1.
 
     Returns:
@@ -223,10 +228,10 @@ def accumulator_wrap_figure(products: torch.Tensor) -> Figure:
     if products.dim() != 1 or products.numel() == 0:
         raise ValueError(localize("requant_widgets.bad_products", shape=tuple(products.shape)))
     exact = torch.cumsum(products.to(torch.int64), dim=0)
-    held = wrap_int32(exact)
+    int32_sum = wrap_int32(exact)
     taps = np.arange(1, exact.numel() + 1)
     unit = float(2**31)
-    wrapped = (held != exact).nonzero()
+    wrapped = (int32_sum != exact).nonzero()
     with _figure_context():
         figure = Figure(figsize=LINE_FIGURE_INCHES, dpi=PNG_DPI)
         axes = figure.add_axes([0.11, 0.17, 0.86, 0.62])
@@ -236,15 +241,16 @@ def accumulator_wrap_figure(products: torch.Tensor) -> Figure:
         axes.plot(taps, exact.numpy() / unit, color=_EXACT_COLOR, linewidth=1.6, linestyle="--",
                   label=localize("requant_widgets.exact_sum"))
         # Break the int32 line where it jumps by 2^32, so that the jump is not drawn as a steep segment.
-        held_values = held.numpy() / unit
-        jumps = np.flatnonzero(np.abs(np.diff(held_values)) > 1.0) + 1
-        held_line = np.insert(held_values, jumps, np.nan)
-        held_taps = np.insert(taps.astype(float), jumps, np.nan)
-        axes.plot(held_taps, held_line, color=_HELD_COLOR, linewidth=1.6, label=localize("requant_widgets.int32_sum"))
+        int32_values = int32_sum.numpy() / unit
+        jumps = np.flatnonzero(np.abs(np.diff(int32_values)) > 1.0) + 1
+        int32_line = np.insert(int32_values, jumps, np.nan)
+        int32_taps = np.insert(taps.astype(float), jumps, np.nan)
+        axes.plot(int32_taps, int32_line, color=_INT32_COLOR, linewidth=1.6,
+                  label=localize("requant_widgets.int32_sum"))
         if wrapped.numel():
             first = int(wrapped[0, 0])
-            axes.plot([first + 1], [held_values[first]], marker="o", color=_LIMIT_COLOR, markersize=5)
-            axes.annotate(localize("requant_widgets.first_wrap", tap=first + 1), (first + 1, held_values[first]),
+            axes.plot([first + 1], [int32_values[first]], marker="o", color=_LIMIT_COLOR, markersize=5)
+            axes.annotate(localize("requant_widgets.first_wrap", tap=first + 1), (first + 1, int32_values[first]),
                           xytext=(-8, -4), textcoords="offset points", ha="right", va="top", color=_LIMIT_COLOR)
         low = min(-1.2, float(exact.min()) / unit * 1.1)
         high = max(1.2, float(exact.max()) / unit * 1.1)
@@ -280,7 +286,7 @@ def accumulator_bound_figure(
     """
     bound = accumulator_bound(taps, x_zero_point, w_zero_point, x_dtype, w_dtype)
     per_tap = bound // taps
-    most = max_taps_int32(x_zero_point, w_zero_point, x_dtype, w_dtype)
+    max_taps = max_taps_int32(x_zero_point, w_zero_point, x_dtype, w_dtype)
     first, last = TAPS_AXIS[0], max(TAPS_AXIS[1], 10 ** math.ceil(math.log10(taps) + 1))
     line_taps = np.array([first, last], dtype=float)
     with _figure_context():
@@ -291,12 +297,12 @@ def accumulator_bound_figure(
         top = max(1e12, per_tap * last * 2.0)
         axes.axhspan(INT32_MAX, top, color=_LIMIT_COLOR, alpha=0.08, linewidth=0, label=localize("requant_widgets.can_wrap"))
         axes.axhline(INT32_MAX, color=_LIMIT_COLOR, linewidth=1.0, label=localize("requant_widgets.int32_max"))
-        axes.plot(line_taps, line_taps * per_tap, color=_HELD_COLOR, linewidth=1.5,
+        axes.plot(line_taps, line_taps * per_tap, color=_INT32_COLOR, linewidth=1.5,
                   label=localize("requant_widgets.bound_line", per_tap=per_tap))
-        axes.axvline(most, color=_EXACT_COLOR, linewidth=0.9, linestyle=":")
-        axes.text(most * 1.15, 2e4, localize("requant_widgets.max_taps_line", taps=most), color=_EXACT_COLOR,
+        axes.axvline(max_taps, color=_EXACT_COLOR, linewidth=0.9, linestyle=":")
+        axes.text(max_taps * 1.15, 2e4, localize("requant_widgets.max_taps_line", taps=max_taps), color=_EXACT_COLOR,
                   ha="left", va="bottom", fontsize=8)
-        color = _HELD_COLOR if bound <= INT32_MAX else _LIMIT_COLOR
+        color = _INT32_COLOR if bound <= INT32_MAX else _LIMIT_COLOR
         axes.plot([taps], [bound], marker="o", markersize=7, color=color, linestyle="none",
                   label=localize("requant_widgets.this_layer", taps=taps))
         axes.set_xlim(first, last)
@@ -304,7 +310,8 @@ def accumulator_bound_figure(
         axes.set_xlabel(localize("requant_widgets.taps_axis"))
         axes.set_ylabel(localize("requant_widgets.acc_axis"))
         axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
-        figure.suptitle(localize("requant_widgets.bound_title", x_zp=x_zero_point, w_zp=w_zero_point, per_tap=per_tap),
+        figure.suptitle(localize("requant_widgets.bound_title", x_zp=_signed(x_zero_point), w_zp=_signed(w_zero_point),
+                                 per_tap=per_tap),
                         y=0.985, va="top")
     return figure
 
@@ -416,11 +423,16 @@ class AccumulatorExplorer(ipywidgets.VBox):
         return _with_full_text(super()._repr_mimebundle_(**kwargs), repr(self))
 
 
+def _ratio_text(ratio: float) -> str:
+    """Format a ratio with three significant digits, without exponent notation for large ones."""
+    return f"{ratio:.0f}" if ratio >= 1000 else f"{ratio:.3g}"
+
+
 def _accumulator_html(setting: AccumulatorSetting) -> str:
     x_distance = _max_distance(setting.x_zero_point, torch.uint8)
     w_distance = _max_distance(setting.w_zero_point, torch.int8)
     per_tap = x_distance * w_distance
-    most = max_taps_int32(setting.x_zero_point, setting.w_zero_point)
+    max_taps = max_taps_int32(setting.x_zero_point, setting.w_zero_point)
     lines = [
         localize("requant_widgets.report_taps", c_in=setting.c_in, kernel=setting.kernel_size,
                  axes=setting.spatial_axes, taps=setting.taps),
@@ -429,12 +441,12 @@ def _accumulator_html(setting: AccumulatorSetting) -> str:
     ]
     if setting.fits:
         lines.append(localize("requant_widgets.report_fits", limit=INT32_MAX,
-                              ratio=f"{INT32_MAX / setting.bound:.3g}"))
+                              ratio=_ratio_text(INT32_MAX / setting.bound)))
     else:
         lines.append(localize("requant_widgets.report_wraps", limit=INT32_MAX,
-                              ratio=f"{setting.bound / INT32_MAX:.3g}"))
-    lines.append(localize("requant_widgets.report_max_taps", taps=most,
-                          c_in=most // setting.kernel_size**setting.spatial_axes))
+                              ratio=_ratio_text(setting.bound / INT32_MAX)))
+    lines.append(localize("requant_widgets.report_max_taps", taps=max_taps,
+                          c_in=max_taps // setting.kernel_size**setting.spatial_axes))
     return "<br>".join(html.escape(line) for line in lines)
 
 
@@ -529,22 +541,29 @@ def double_rounding_figure(M0: int, shift: int, acc: int) -> Figure:
             axes.text(-reach, y + 0.1, localize(label), ha="left", va="bottom", color=color, fontsize=8)
             # The result is written at the end of the row that it lies towards.
             if result > halfway:
-                axes.text(reach, y, f"→ {result}", ha="right", va="center", color=color, fontsize=10)
+                axes.text(reach, y, f"→ {_signed(result)}", ha="right", va="center", color=color, fontsize=10)
             else:
-                axes.text(-reach, y, f"{result} ←", ha="left", va="center", color=color, fontsize=10)
+                axes.text(-reach, y, f"{_signed(result)} ←", ha="left", va="center", color=color, fontsize=10)
             axes.plot([exact_at], [y], marker="o", color=_SINGLE_COLOR, markersize=6)
         axes.annotate("", xy=(intermediate_at, 0.3), xytext=(exact_at, 0.3),
                       arrowprops={"arrowstyle": "->", "color": _DOUBLE_COLOR, "linewidth": 1.3})
         axes.plot([intermediate_at], [0.3], marker="s", color=_DOUBLE_COLOR, markersize=6)
-        axes.text(exact_at, 0.72 - 0.12, localize("requant_widgets.exact_marker", value=_fraction_text(trace.exact)),
-                  ha="center", va="top", color=_SINGLE_COLOR, fontsize=8)
-        axes.text(intermediate_at, 0.3 - 0.12,
+        # Labels sit beside their marker on the side away from the halfway line, which they would cross.
+        exact_side = -1.0 if exact_at <= 0 else 1.0
+        axes.text(exact_at + 0.15 * exact_side, 0.72 + 0.07,
+                  localize("requant_widgets.exact_marker", value=_fraction_text(trace.exact)),
+                  ha="right" if exact_side < 0 else "left", va="bottom", color=_SINGLE_COLOR, fontsize=8)
+        if intermediate_at == 0:
+            intermediate_side = exact_side
+        else:
+            intermediate_side = -1.0 if intermediate_at < 0 else 1.0
+        axes.text(intermediate_at + 0.15 * intermediate_side, 0.3 - 0.07,
                   localize("requant_widgets.first_rounding", value=_fraction_text(trace.intermediate)),
-                  ha="center", va="top", color=_DOUBLE_COLOR, fontsize=8)
+                  ha="right" if intermediate_side < 0 else "left", va="top", color=_DOUBLE_COLOR, fontsize=8)
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}".replace("-", "−")))
         axes.set_xlabel(localize("requant_widgets.offset_axis", right=trace.right_shift), fontsize=8)
-        figure.suptitle(localize("requant_widgets.rounding_title", acc=acc, m0=M0, shift=shift,
-                                 single=trace.single, double=trace.double), y=0.98, va="top")
+        figure.suptitle(localize("requant_widgets.rounding_title", acc=_signed(acc), m0=M0, shift=_signed(shift),
+                                 single=_signed(trace.single), double=_signed(trace.double)), y=0.98, va="top")
     return figure
 
 
@@ -599,16 +618,18 @@ class MultiplierExplorer(ipywidgets.VBox):
         """``(M0, shift)`` of the slider's multiplier."""
         return quantize_multiplier(float(self.multiplier_slider.value))
 
-    def first_mismatch(self):
+    @property
+    def first_mismatch(self) -> RoundingMismatch | None:
         """The :class:`qlesson.RoundingMismatch` of smallest |acc| up to the search limit, or ``None``."""
-        return find_double_rounding_mismatch(*self.fixed_point, limit=MULTIPLIER_SEARCH_LIMIT)
+        return self._mismatch
 
     def _update(self, change: object = None) -> None:
         if self._holding:
             return
         real = float(self.multiplier_slider.value)
         m0, shift = self.fixed_point
-        mismatch = self.first_mismatch()
+        # The search takes a noticeable fraction of a second, so its result is kept for repr and the property.
+        self._mismatch = mismatch = find_double_rounding_mismatch(m0, shift, limit=MULTIPLIER_SEARCH_LIMIT)
         if mismatch is None:
             self.image.value = figure_to_png(placeholder_figure(
                 localize("requant_widgets.no_mismatch", limit=MULTIPLIER_SEARCH_LIMIT)))
@@ -618,7 +639,7 @@ class MultiplierExplorer(ipywidgets.VBox):
 
     def __repr__(self) -> str:
         m0, shift = self.fixed_point
-        mismatch = self.first_mismatch()
+        mismatch = self._mismatch
         fields = {"real": f"{self.multiplier_slider.value:.6g}", "m0": m0, "shift": shift}
         if mismatch is None:
             return localize("requant_widgets.multiplier_repr_none", limit=MULTIPLIER_SEARCH_LIMIT, **fields)
@@ -629,7 +650,7 @@ class MultiplierExplorer(ipywidgets.VBox):
         return _with_full_text(super()._repr_mimebundle_(**kwargs), repr(self))
 
 
-def _multiplier_html(real: float, m0: int, shift: int, mismatch) -> str:
+def _multiplier_html(real: float, m0: int, shift: int, mismatch: RoundingMismatch | None) -> str:
     fixed = Fraction(m0) * Fraction(2) ** (shift - 31)
     error = abs(fixed - Fraction(real)) / Fraction(real)
     lines = [

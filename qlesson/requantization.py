@@ -1,6 +1,6 @@
 """Requantization: from the int32 accumulator back to 8-bit outputs, and how wide the accumulator must be.
 
-Taught in "Requantization and the fixed-point multiplier" and "How wide is the accumulator". The
+Taught in "Requantization" and "Accumulator width". The
 output of a quantized convolution is
 
     y_q = y_zp + round(M · acc),   M = x_scale · w_scale / y_scale,                        (3)
@@ -152,7 +152,7 @@ register_messages({
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     """Split a positive real multiplier into a Q0.31 fixed-point multiplier and a power-of-two shift.
 
-    Taught in "Requantization and the fixed-point multiplier". This is preparation, so it uses
+    Taught in "Requantization". This is preparation, so it uses
     float arithmetic. It follows TFLite's ``QuantizeMultiplier``: ``frexp`` gives
     ``real = q · 2^shift`` with ``q`` in [0.5, 1), then ``M0 = round(q · 2^31)`` rounds half away
     from zero. When that rounding reaches ``2^31``, ``M0`` is halved and ``shift`` grows by one, so
@@ -215,7 +215,7 @@ def multiply_by_quantized_multiplier(
 ) -> torch.Tensor:
     """Multiply an int32 accumulator by ``M0 · 2^(shift − 31)`` with integer operations only.
 
-    Taught in "Requantization and the fixed-point multiplier". The arithmetic runs in int64 on
+    Taught in "Requantization". The arithmetic runs in int64 on
     values within the int32 range, so it matches a C implementation bit for bit.
 
     - ``"double"`` is TFLite's default build. The accumulator is first shifted left by
@@ -349,7 +349,7 @@ def _multiply_single_rounding(acc: torch.Tensor, m0: int | torch.Tensor, shift: 
 def multiply_by_float_multiplier(acc: torch.Tensor, multiplier: float | torch.Tensor) -> torch.Tensor:
     """Multiply an accumulator by a float32 multiplier and round half to even, as CPU engines do.
 
-    Taught in "Requantization and the fixed-point multiplier". This is not integer-only: it
+    Taught in "Requantization". This is not integer-only: it
     emulates ONNX Runtime's ``MlasRequantizeOutput`` (``onnxruntime/core/mlas/lib/quantize.cpp``)
     and fbgemm's ``requantizeOutputProcessingAvx2`` (``src/QuantUtilsAvx2.cc``), which PyTorch's
     ``fbgemm`` and ``x86`` engines call. Both convert the int32 value to float32 (exact below
@@ -400,7 +400,7 @@ class RoundingMismatch(NamedTuple):
 def find_double_rounding_mismatch(M0: int, shift: int, *, limit: int = 2**20) -> RoundingMismatch | None:
     """Find the accumulator of smallest magnitude where ``"double"`` and ``"single"`` rounding disagree.
 
-    Taught in "Requantization and the fixed-point multiplier". Tries every ``acc`` with
+    Taught in "Requantization". Tries every ``acc`` with
     ``1 ≤ |acc| ≤ limit``, positive first on equal magnitude, all in one vectorized pass.
 
     Returns:
@@ -446,7 +446,7 @@ def accumulator_bound(
 ) -> int:
     """Return the largest possible |acc|, ``taps · max|x − x_zp| · max|w − w_zp|``, over all inputs of these dtypes.
 
-    Taught in "How wide is the accumulator". ``taps`` is the number of products per output,
+    Taught in "Accumulator width". ``taps`` is the number of products per output,
     ``C_in / groups · prod(kernel)``. If the bound is at most 2^31 − 1, no input can make an
     int32 accumulator wrap around. Compare it with ``2**31 - 1``.
     """
@@ -469,7 +469,7 @@ def max_taps_int32(
 def wrap_int32(values: torch.Tensor) -> torch.Tensor:
     """Return what a two's-complement int32 holds for each integer: the value modulo 2^32, as int64.
 
-    Taught in "How wide is the accumulator". Integer addition wraps, so a sum of int32 terms
+    Taught in "Accumulator width". Integer addition wraps, so a sum of int32 terms
     equals the exact sum modulo 2^32 whatever the order; only the final value matters.
     """
     values = _checks.require_integer_tensor("values", values).to(torch.int64)
@@ -489,7 +489,7 @@ def conv_integer_int32(
 ) -> torch.Tensor:
     """Compute :func:`qlesson.conv_integer` as an int32 accumulator would, and raise where it wraps around.
 
-    Taught in "How wide is the accumulator". The exact int64 accumulator is computed first. If any
+    Taught in "Accumulator width". The exact int64 accumulator is computed first. If any
     value lies outside the int32 range, an int32 accumulator contains :func:`wrap_int32` of it
     instead, and this function raises ``OverflowError`` naming the count, the first index, the
     exact value and the wrapped one. It never returns a wrapped value.
@@ -512,7 +512,7 @@ def conv_integer_int32(
 def pairwise_multiply_add(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Multiply uint8 by int8 and add adjacent pairs with signed 16-bit saturation, as x86 ``vpmaddubsw`` does.
 
-    Taught in "How wide is the accumulator". ``vpmaddubsw`` (``_mm256_maddubs_epi16``) computes
+    Taught in "Accumulator width". ``vpmaddubsw`` (``_mm256_maddubs_epi16``) computes
     ``clamp(x[2i]·w[2i] + x[2i+1]·w[2i+1], −32768, 32767)``. Two products of 255 and 127 add up
     to 64770, which saturates to 32767. This is why u8 × s8 kernels on CPUs without VNNI
     (``vpdpbusd``) can be wrong, and why PyTorch's observers offer ``reduce_range``.
@@ -533,7 +533,7 @@ def pairwise_multiply_add(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 def dot_u8s8_saturating(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Compute the dot product along the last axis as an AVX2 u8 × s8 kernel does.
 
-    Taught in "How wide is the accumulator". The kernel runs ``vpmaddubsw`` (saturating pair sums,
+    Taught in "Accumulator width". The kernel runs ``vpmaddubsw`` (saturating pair sums,
     :func:`pairwise_multiply_add`), then ``vpmaddwd`` with ones, which adds int16 pairs into int32
     exactly, then int32 additions. Only the first step can lose information. The zero-point
     terms are added separately by such kernels, so ``x`` and ``w`` are the raw quantized values.
@@ -559,7 +559,7 @@ def _check_pair_operands(x: object, w: object) -> tuple[torch.Tensor, torch.Tens
 def reduced_range(dtype: torch.dtype) -> tuple[int, int]:
     """Return the 7-bit range that ``reduce_range`` uses: (0, 127) for uint8, (−64, 63) for int8.
 
-    Taught in "How wide is the accumulator". With activations in [0, 127] and weights in
+    Taught in "Accumulator width". With activations in [0, 127] and weights in
     [−128, 127] a pair sum is at most 2 · 127 · 128 = 32512, so ``vpmaddubsw`` never saturates.
     The ranges are those of PyTorch's observers (``torch/ao/quantization/observer.py``).
     """
@@ -575,7 +575,7 @@ def choose_qparams_reduced_range(r_min: float, r_max: float, dtype: torch.dtype 
                                  ) -> tuple[float, int]:
     """Choose an asymmetric scale and zero point that map ``[r_min, r_max]`` onto :func:`reduced_range`.
 
-    Taught in "How wide is the accumulator". Preparation, so it uses floats. The range is first
+    Taught in "Accumulator width". Preparation, so it uses floats. The range is first
     widened to contain 0, as :func:`qlesson.choose_qparams` does. Quantize with
     :func:`qlesson.quantize` and then clamp to :func:`reduced_range`, since ``quantize`` clamps
     to the full range of ``dtype``.

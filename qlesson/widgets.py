@@ -79,7 +79,7 @@ register_messages({
         "en": "{name}={value!r} is outside the control's range [{low}, {high}]. Pick a value in that range.",
         "zh-TW": "{name}={value!r} 超出控制項的範圍 [{low}, {high}]。請選擇此範圍內的值。",
     },
-    "method.naive_zero_pad": {"en": "naive: pad with integer 0 (the trap)", "zh-TW": "單純填 0：以整數 0 填補（陷阱）"},
+    "method.naive_zero_pad": {"en": "naive: pad with integer 0 (the trap)", "zh-TW": "直覺做法：以整數 0 填補（陷阱）"},
     "method.zero_point_pad": {"en": "pad with the zero point", "zh-TW": "以零點填補"},
     "method.border_correction": {"en": "pad with 0, then correct the border", "zh-TW": "填 0 後修正邊界"},
     "method.skip_taps": {"en": "skip the taps in the padding", "zh-TW": "略過落在填補區的乘積"},

@@ -41,6 +41,7 @@ SERVER_START_TIMEOUT_S = 90
 NOTEBOOK_OPEN_TIMEOUT_MS = 60_000
 RUN_ALL_TIMEOUT_MS = 600_000  # the lessons' slowest cells, with the browser sharing two cores
 WIDGET_UPDATE_TIMEOUT_S = 30
+WIDGET_SETTLE_S = 1.5
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 JUPYTERLAB_LOCALE = {"en": "en", "zh-TW": "zh_TW"}
 
@@ -125,6 +126,18 @@ class JupyterLabServer:
         raise RuntimeError(
             f"JupyterLab did not respond on port {self.port} within {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}"
         )
+
+    def wait_for_idle_kernel(self, notebook: str, timeout_s: float) -> None:
+        """Wait until the notebook at server path ``notebook`` has a session whose kernel is idle."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(self.url("api/sessions"), timeout=10) as response:
+                sessions = json.load(response)
+            for session in sessions:
+                if session["path"] == notebook and session["kernel"]["execution_state"] == "idle":
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"the kernel of {notebook} was not idle within {timeout_s} s")
 
     def shut_down_sessions(self) -> None:
         """Shut down every notebook session and its kernel, so one lesson's kernel does not outlive it."""
@@ -235,22 +248,29 @@ def explorer_state(explorer) -> tuple[str, str]:
     return image.evaluate(IMAGE_DIGEST), summary.inner_text()
 
 
-def wait_for_explorer_change(explorer, before: tuple[str, str]) -> tuple[str, str]:
-    """Poll the explorer until both its image and its summary differ from ``before``, or time out.
+def wait_for_explorer_update(explorer, before: tuple[str, str]) -> tuple[str, str]:
+    """Return the explorer's state once it differs from ``before`` and has settled, or ``before`` on time-out.
 
-    Return the last state seen; the test's assertions report which part did not change.
+    The kernel sends the new image and the new summary as separate messages, so after the first
+    change the state must stay the same for WIDGET_SETTLE_S before it counts as the result.
     """
     deadline = time.monotonic() + WIDGET_UPDATE_TIMEOUT_S
     state = explorer_state(explorer)
-    while time.monotonic() < deadline and (state[0] == before[0] or state[1] == before[1]):
+    while state == before and time.monotonic() < deadline:
         time.sleep(0.25)
         state = explorer_state(explorer)
+    stable_since = time.monotonic()
+    while state != before and time.monotonic() - stable_since < WIDGET_SETTLE_S and time.monotonic() < deadline:
+        time.sleep(0.25)
+        latest = explorer_state(explorer)
+        if latest != state:
+            state, stable_since = latest, time.monotonic()
     return state
 
 
-def move_slider(page, explorer, position: int) -> None:
-    """Focus slider ``position`` of the explorer and press an arrow key that changes its value."""
-    handle = explorer.locator(".widget-slider .noUi-handle, .widget-hslider .noUi-handle").nth(position)
+def move_slider(page, slider) -> None:
+    """Focus the slider's first handle and press the arrow key that changes its value."""
+    handle = slider.locator(".noUi-handle").first
     handle.focus()
     value, maximum = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
     at_maximum = value is not None and maximum is not None and float(value) >= float(maximum)
@@ -278,10 +298,13 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
         page.goto(server.url(f"lab/tree/{language}/{path.name}") + "&reset")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
         assert page.locator(".jp-Notebook").count() == 1, "JupyterLab opened more than this lesson"
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
+        # Running cells before the kernel has started makes JupyterLab ask which kernel to use.
+        server.wait_for_idle_kernel(f"{language}/{path.name}", NOTEBOOK_OPEN_TIMEOUT_MS / 1000)
         click_menu_command(page, CLEAR_ALL_OUTPUTS)
         page.wait_for_function(
-            "() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length === 0",
+            """() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length === 0
+                && Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt'))
+                    .every(prompt => !/\\d/.test(prompt.textContent))""",
             timeout=NOTEBOOK_OPEN_TIMEOUT_MS,
         )
         click_menu_command(page, RUN_ALL_CELLS)
@@ -304,13 +327,21 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
         for position in range(explorers.count()):
             explorer = explorers.nth(position)
             explorer.scroll_into_view_if_needed()
-            sliders = explorer.locator(".widget-slider:visible, .widget-hslider:visible")
+            # A disabled slider (noUiSlider marks it with the attribute "disabled") ignores the keyboard.
+            sliders = explorer.locator(
+                ".widget-slider:visible:not(:has(.noUi-target[disabled])), "
+                ".widget-hslider:visible:not(:has(.noUi-target[disabled]))"
+            )
             image = explorer.locator("img.widget-image").first
             image_width = image.evaluate("image => image.complete ? image.naturalWidth : 0")
-            before = explorer_state(explorer)
-            move_slider(page, explorer, 0)
-            after = wait_for_explorer_change(explorer, before)
-            explorer_reports.append({"sliders": sliders.count(), "image_width": image_width, "before": before, "after": after})
+            # Move each slider one step; together they must redraw both the heatmap and the summary.
+            moves = []
+            for slider in range(sliders.count()):
+                before = explorer_state(explorer)
+                move_slider(page, sliders.nth(slider))
+                after = wait_for_explorer_update(explorer, before)
+                moves.append({"image": after[0] != before[0], "summary": after[1] != before[1]})
+            explorer_reports.append({"sliders": sliders.count(), "image_width": image_width, "moves": moves})
             explorer.screenshot(path=str(folder / f"lab_{language}_{path.stem}_explorer{position + 1}.png"))
 
         markdown = page.locator(".jp-Notebook .jp-MarkdownCell .jp-RenderedMarkdown")
@@ -328,12 +359,12 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
     assert missing_widgets == 0, "a widget output shows 'Error displaying widget'"
     assert rendered_views == widget_outputs, f"{rendered_views} widget outputs rendered, the notebook stores {widget_outputs}"
     for number, report in enumerate(explorer_reports, start=1):
-        assert report["sliders"] > 0, f"explorer {number} shows no slider"
+        assert report["sliders"] > 0, f"explorer {number} shows no enabled slider"
         assert report["image_width"] > 0, f"explorer {number} shows no image"
-        assert report["after"][0] != report["before"][0], f"explorer {number}: the heatmap did not change with the slider"
-        assert report["after"][1] != report["before"][1], (
-            f"explorer {number}: the summary did not change with the slider: {report['after'][1]!r}"
-        )
+        for slider, move in enumerate(report["moves"], start=1):
+            assert move["image"] or move["summary"], f"explorer {number}: slider {slider} changed neither image nor summary"
+        assert any(move["image"] for move in report["moves"]), f"explorer {number}: no slider changed the heatmap"
+        assert any(move["summary"] for move in report["moves"]), f"explorer {number}: no slider changed the summary"
     if language == "zh-TW":
         assert CJK.search(markdown_text), "the zh-TW lesson shows no Chinese text"
         assert CJK.search("\n".join(interface_text)), "the JupyterLab interface is not in Chinese"

@@ -616,3 +616,14 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("call", "error_type", "fragments"), BAD_INPUTS)
 def test_bad_input_message(call, error_type, fragments, language, expect_error):
     expect_error(call, error_type, fragments[language])
+
+
+def test_naive_padding_exact_beyond_float64():
+    # F.pad rounds its fill value through a double; a zero point beyond 2**53 must still pad exactly.
+    x = torch.tensor([[[2**60 + 5, 2**60 + 9]]])
+    w = torch.ones((1, 1, 3), dtype=torch.int8)
+    zero_point = 2**60 + 1
+    naive = conv_integer(x, w, zero_point, padding=1, method="naive_zero_pad")
+    exact = conv_integer(x, w, zero_point, padding=1)
+    predicted = padding_error_map((2,), w, zero_point, padding=1, x_dtype=torch.int64)
+    assert torch.equal(naive - exact, predicted.unsqueeze(0))
