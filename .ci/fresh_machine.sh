@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Follow the README on a clean copy of the repository, as a new learner and a new contributor would:
-#   learners:      python -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt -e . && jupyter lab notebooks/
-#   contributors:  pip install -r requirements.txt -e . && pytest --nbval
+#   learners:      python -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && jupyter lab notebooks/
+#   contributors:  python -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && pytest --nbval
 # The copy, in a temporary folder with a new virtual environment, contains the repository's tracked
 # files and the untracked files that git does not ignore. JupyterLab is started headless on
 # 127.0.0.1 with a token and must respond to /api/status. Then it is stopped and the tests run.
@@ -33,7 +33,7 @@ cd "$workdir/qlesson"
 # The learners' command, with the flags a headless check needs: a fixed address, a port, a token.
 python3 -m venv .venv
 . .venv/bin/activate
-pip install -q -r requirements.txt -e .
+pip install -q -r requirements.txt
 
 port="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 token="$(python -c 'import secrets; print(secrets.token_hex(16))')"
@@ -71,5 +71,5 @@ wait "$lab_pid" 2>/dev/null || true
 lab_pid=""
 
 # The contributors' command.
-pip install -q -r requirements.txt -e .
+pip install -q -r requirements.txt
 pytest --nbval

@@ -254,8 +254,8 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
         resources={"metadata": {"path": str(directory)}},
     )
     client.execute()
-    # How a cell's printed text is split into stream outputs depends on when the kernel flushed,
-    # so merge consecutive pieces: the stored outputs then repeat from one run to the next.
+    # How a cell's printed text is split into stream outputs depends on when the kernel flushed.
+    # Merging consecutive pieces makes the stored outputs repeat from one run to the next.
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     # The kernel's own version string differs between machines and is not part of the lesson.
     notebook.metadata["language_info"] = {"name": "python"}

@@ -15,7 +15,7 @@ from .engines import (Comparison, EngineError, UnsupportedConfiguration, compare
                       x86_u8s8_may_saturate)
 from .exercises import Feedback, check_answer
 from .expansion import FourTerms, four_terms, window_sum
-from .i18n import LANGUAGES, get_language, localize, set_language
+from .i18n import LANGUAGES, get_language, localize, set_language, tr
 from .lesson_widgets import (FourTermsExplorer, QuantizationGrid, QuantizationGridExplorer, quantization_grid,
                              quantization_grid_figure)
 from .pipeline import (DifferenceCounts, EngineOutput, EngineRow, EngineTable, QuantizedConv, compare_engines,
@@ -107,6 +107,7 @@ __all__ = [
     "sample_photo",
     "set_language",
     "summarize_regions",
+    "tr",
     "torch_quantized_conv",
     "torch_quantized_engines",
     "window_sum",

@@ -69,6 +69,20 @@ def localize(key: str, /, language: str | None = None, **fields: object) -> str:
     return templates[_normalize(language) if language else _active].format(**fields)
 
 
+def tr(en: str, zh_tw: str) -> str:
+    """Return ``en`` or ``zh_tw``, whichever is in the active language.
+
+    For the labels that a lesson's code cells print: the code stays the same in both twins and
+    the output follows the language setting.
+    """
+    if not isinstance(en, str) or not isinstance(zh_tw, str):
+        raise TypeError(
+            f"tr(en, zh_tw) takes two strings, got {type(en).__name__} and {type(zh_tw).__name__}. "
+            f"tr(en, zh_tw) 需要兩個字串，收到的是 {type(en).__name__} 與 {type(zh_tw).__name__}。"
+        )
+    return zh_tw if _active == "zh-TW" else en
+
+
 def message_keys() -> list[str]:
     """Return the keys of every registered message, sorted."""
     return sorted(_catalog)

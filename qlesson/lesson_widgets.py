@@ -105,6 +105,9 @@ register_messages({
         "zh-TW": ("{name} 的形狀是 {shape}，但這個互動元件畫的是二維圖。請傳入形狀為 (N, C_in, H, W) 的輸入"
                   "與 (C_out, C_in, kH, kW) 的權重。"),
     },
+    "lesson_widgets.stride": {"en": "stride", "zh-TW": "步幅"},
+    "lesson_widgets.padding": {"en": "padding", "zh-TW": "填補"},
+    "lesson_widgets.dilation": {"en": "dilation", "zh-TW": "擴張"},
     "lesson_widgets.window_pad": {"en": "window sum pads with", "zh-TW": "視窗總和的填補值"},
     "lesson_widgets.follow_geometry": {"en": "follow stride and dilation", "zh-TW": "跟著步幅與擴張"},
     "lesson_widgets.term_title": {
@@ -546,11 +549,11 @@ class FourTermsExplorer(ipywidgets.VBox):
         layout = {"continuous_update": False}
         self.w_zp_slider = ipywidgets.IntSlider(value=w_zp, min=low, max=high, description="w_zp", **layout)
         self.stride_slider = ipywidgets.IntSlider(value=stride, min=1, max=max(TERMS_SLIDER_MAX, stride),
-                                                  description="stride", **layout)
+                                                  description=localize("lesson_widgets.stride"), **layout)
         self.padding_slider = ipywidgets.IntSlider(value=padding, min=0, max=max(TERMS_SLIDER_MAX, padding),
-                                                   description="padding", **layout)
+                                                   description=localize("lesson_widgets.padding"), **layout)
         self.dilation_slider = ipywidgets.IntSlider(value=dilation, min=1, max=max(TERMS_SLIDER_MAX, dilation),
-                                                    description="dilation", **layout)
+                                                    description=localize("lesson_widgets.dilation"), **layout)
         self.pad_dropdown = ipywidgets.Dropdown(options=[("x_zp", "x_zp"), ("0", "0")], value="x_zp",
                                                 description=localize("lesson_widgets.window_pad"),
                                                 style={"description_width": "initial"})

@@ -176,7 +176,7 @@ class PaddingExplorer(widgets.VBox):
         controls["method"] = widgets.Dropdown(
             options=[(self._label(f"method.{method}"), method) for method in METHODS],
             value="naive_zero_pad", description=self._label("method"), style=style,
-            layout=widgets.Layout(width="28em" if self._language == "en" else "22em"))
+            layout=widgets.Layout(width="30em"))
         controls["channel"] = widgets.IntSlider(
             value=0, min=0, max=out_channels - 1, description=self._label("channel"), style=style)
         return controls

@@ -280,12 +280,15 @@ def move_slider(page, slider) -> None:
 @pytest.mark.parametrize("item", LESSONS, ids=lesson_id)
 def test_lesson_runs_in_jupyterlab(servers, browser, item):
     language, path = item
-    notebook = read(path)
+    server = servers(language)
+    # Count the cells of the server's copy, which the browser runs, in case the repository's file changed since.
+    served = server.root / language / path.name
+    assert served.exists(), f"{path.name} did not exist when the {language} JupyterLab started"
+    notebook = read(served)
     code_cells = sum(1 for cell in notebook.cells if cell.cell_type == "code")
     widget_outputs = sum(
         1 for cell in notebook.cells for output in cell.get("outputs", []) if WIDGET_VIEW in output.get("data", {})
     )
-    server = servers(language)
     folder = screenshot_folder()
     started = time.monotonic()
 
