@@ -1,25 +1,39 @@
-"""Measure conv_integer per method and per carrier dtype against float32 torch convolution.
+"""Measure conv_integer per method and per carrier dtype against float32 torch convolution, and peak memory.
 
-Prints a Markdown table: median and spread (min–max) over repeats of each timing, and the ratio of
-each median to the float32 ``torch.nn.functional.conv{1,2,3}d`` of the same shapes, measured side
-by side in the same run. Run it from the repository root:
+The timing table gives, for every case, the median and spread (min–max) of each call's time and
+the ratio to the float32 ``torch.nn.functional.conv{1,2,3}d`` of the same shapes. The calls are
+interleaved: every repeat times the float32 convolution and then each method once, so a burst of
+load from other processes hits both sides of a ratio, and the ratio's median and spread are taken
+over the per-repeat ratios. float32 is exact for these cases, because every partial sum stays
+below 2**24 (the "bound" column), so the target is the fastest exact method at most
+``TARGET_RATIO`` times float32.
 
-    python benchmarks/conv_speed.py            # all cases
-    python benchmarks/conv_speed.py --quick    # the small cases only
+The memory table runs each method of the large 3-D case once in a fresh process and reports the
+peak resident memory above the memory held once the inputs exist (Linux ``VmHWM``, reset through
+``/proc/self/clear_refs`` after the inputs are made). tracemalloc does not see torch's allocations,
+so the process's own high-water mark is measured instead.
+
+    python benchmarks/conv_speed.py            # all cases and the memory table
+    python benchmarks/conv_speed.py --quick    # the small cases only, no memory table
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import json
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 import qlesson as ql
 from qlesson.convolution import _conv_exact, conv_geometry
+
+from common import describe_machine, spread_text
 
 CASES = [
     # name, input shape, kernel, padding
@@ -29,65 +43,150 @@ CASES = [
     ("3-D large", (1, 16, 32, 64, 64), (16, 16, 3, 3, 3), 1),
 ]
 QUICK = {"1-D", "3-D small"}
+MEMORY_CASE = "3-D large"
+EXACT_METHODS = ("zero_point_pad", "border_correction", "skip_taps")
+TARGET_RATIO = 1.2
+X_ZERO_POINT = 113
+FLOAT32_EXACT_LIMIT = 2**24
 
 
-def median_and_spread(function, repeats: int) -> tuple[float, float, float]:
-    """Time ``function`` ``repeats`` times after one warm-up call; return median, min, max in ms."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), min(times), max(times)
-
-
-def run_case(name, x_shape, w_shape, padding, repeats):
+def make_inputs(x_shape: tuple[int, ...], w_shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, x_shape, generator=generator).to(torch.uint8)
     w = torch.randint(-127, 128, w_shape, generator=generator).to(torch.int8)
-    x_zp = 113
+    return x, w
+
+
+def case_calls(x_shape, w_shape, padding) -> tuple[dict[str, object], int]:
+    """Return the calls to time by name, the float32 reference first, and the accumulator bound."""
+    x, w = make_inputs(x_shape, w_shape)
     conv = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[len(x_shape)]
-    x_float, w_float = x.float() - x_zp, w.float()
-    rows = []
-    reference = median_and_spread(lambda: conv(x_float, w_float, padding=padding), repeats)
-    rows.append((name, "torch float32 conv (not exact in general)", reference))
-
+    x_float, w_float = x.float() - X_ZERO_POINT, w.float()
+    calls = {"torch float32 conv": lambda: conv(x_float, w_float, padding=padding)}
     for method in ql.METHODS:
-        timing = median_and_spread(lambda: ql.conv_integer(x, w, x_zp, padding=padding, method=method), repeats)
-        rows.append((name, f"conv_integer {method}", timing))
+        calls[f"conv_integer {method}"] = (
+            lambda method=method: ql.conv_integer(x, w, X_ZERO_POINT, padding=padding, method=method))
 
-    # The same zero-point-padded accumulation on each carrier, to show what the fast path saves.
+    # The same zero-point-padded accumulation on each carrier, to show what the float carrier saves.
     geometry = conv_geometry(tuple(x_shape[2:]), x_shape[1], tuple(w_shape), padding=padding)
-    padded = F.pad(x.to(torch.int64) - x_zp, geometry.torch_padding)
+    padded = F.pad(x.to(torch.int64) - X_ZERO_POINT, geometry.torch_padding)
     w64 = w.to(torch.int64)
-    bound = geometry.taps * 255 * 128
+    bound = geometry.taps * max(255 - X_ZERO_POINT, X_ZERO_POINT) * 127
     for carrier in (torch.float32, torch.float64, torch.int64):
-        if carrier == torch.float32 and bound >= 2**24:
+        if carrier == torch.float32 and bound >= FLOAT32_EXACT_LIMIT:
             continue
         padded_carrier = padded.to(carrier)
-        timing = median_and_spread(lambda: _conv_exact(padded_carrier, w64, geometry, carrier), repeats)
-        rows.append((name, f"carrier {str(carrier).replace('torch.', '')}", timing))
-    return rows, reference[0]
+        calls[f"carrier {str(carrier).replace('torch.', '')}"] = (
+            lambda padded_carrier=padded_carrier, carrier=carrier: _conv_exact(padded_carrier, w64, geometry, carrier))
+    return calls, bound
+
+
+def time_interleaved(calls: dict[str, object], repeats: int) -> dict[str, list[float]]:
+    """Call every function once per repeat, in order, after one untimed round; return times in ms."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def timing_table(quick: bool, repeats: int) -> list[str]:
+    lines = [
+        f"conv_integer against float32 torch convolution, {repeats} interleaved repeats; "
+        f"target: the fastest exact method ≤ {TARGET_RATIO} × float32 where float32 is exact.",
+        "",
+        "| case | what | median ms | min–max ms | × float32 (median) | × float32 (min–max) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    verdicts = []
+    for name, x_shape, w_shape, padding in CASES:
+        if quick and name not in QUICK:
+            continue
+        calls, bound = case_calls(x_shape, w_shape, padding)
+        times = time_interleaved(calls, repeats)
+        reference = times["torch float32 conv"]
+        ratios = {what: [value / base for value, base in zip(values, reference)] for what, values in times.items()}
+        for what, values in times.items():
+            lines.append(f"| {name} | {what} | {statistics.median(values):.2f} | {spread_text(values, 2)} | "
+                         f"{statistics.median(ratios[what]):.2f} | {spread_text(ratios[what], 2)} |")
+        exact = {method: statistics.median(ratios[f"conv_integer {method}"]) for method in EXACT_METHODS}
+        fastest = min(exact, key=exact.get)
+        float32_exact = bound < FLOAT32_EXACT_LIMIT
+        met = "yes" if exact[fastest] <= TARGET_RATIO else "no"
+        verdicts.append(f"| {name} | {bound} | {'yes' if float32_exact else 'no'} | {fastest} | "
+                        f"{exact[fastest]:.2f} | {met if float32_exact else 'not applicable'} |")
+    lines += ["", "| case | accumulator bound | float32 exact | fastest exact method | × float32 | target met |",
+              "|---|---:|---|---|---:|---|", *verdicts]
+    return lines
+
+
+# ------------------------------------------------------------------------------- memory
+
+def _memory_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def measure_memory_child(what: str) -> None:
+    """Run one call of ``what`` on the memory case in this process and print its peak in KiB as JSON."""
+    _, x_shape, w_shape, padding = next(case for case in CASES if case[0] == MEMORY_CASE)
+    calls, _ = case_calls(x_shape, w_shape, padding)
+    call = calls[what]
+    before = _memory_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # sets the high-water mark VmHWM to the current RSS
+    call()
+    print(json.dumps({"peak_kib": _memory_kib("VmHWM") - before}))
+
+
+def memory_table(repeats: int) -> list[str]:
+    whats = ["torch float32 conv", *(f"conv_integer {method}" for method in EXACT_METHODS)]
+    peaks: dict[str, list[float]] = {what: [] for what in whats}
+    for _ in range(repeats):
+        for what in whats:
+            result = subprocess.run([sys.executable, __file__, "--memory-child", what], capture_output=True, text=True,
+                                    check=True, cwd=Path(__file__).parent)
+            peaks[what].append(json.loads(result.stdout.strip().splitlines()[-1])["peak_kib"] / 1024)
+    reference = statistics.median(peaks["conv_integer zero_point_pad"])
+    x_shape = next(case for case in CASES if case[0] == MEMORY_CASE)[1]
+    lines = [
+        f"Peak memory above the inputs, {MEMORY_CASE} case (input {x_shape}), one call per fresh process, "
+        f"{repeats} processes per row.",
+        "",
+        "| what | median MiB | min–max MiB | × zero_point_pad |",
+        "|---|---:|---:|---:|",
+    ]
+    for what, values in peaks.items():
+        lines.append(f"| {what} | {statistics.median(values):.1f} | {spread_text(values)} | "
+                     f"{statistics.median(values) / reference:.2f} |")
+    return lines
+
+
+def run(quick: bool = False, repeats: int = 7, memory_repeats: int = 3) -> list[str]:
+    lines = timing_table(quick, repeats)
+    if not quick:
+        lines += ["", *memory_table(memory_repeats)]
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="run only the small cases")
+    parser.add_argument("--quick", action="store_true", help="run only the small cases and skip the memory table")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per figure (default 7)")
+    parser.add_argument("--memory-repeats", type=int, default=3, help="fresh processes per memory figure (default 3)")
+    parser.add_argument("--memory-child", metavar="WHAT", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"Python {platform.python_version()}")
+    if arguments.memory_child:
+        measure_memory_child(arguments.memory_child)
+        return
+    print(describe_machine())
     print()
-    print("| case | what | median ms | min–max ms | × float32 conv |")
-    print("|---|---|---:|---:|---:|")
-    for name, x_shape, w_shape, padding in CASES:
-        if arguments.quick and name not in QUICK:
-            continue
-        rows, reference_ms = run_case(name, x_shape, w_shape, padding, arguments.repeats)
-        for case, what, (median, low, high) in rows:
-            print(f"| {case} | {what} | {median:.2f} | {low:.2f}–{high:.2f} | {median / reference_ms:.2f} |")
+    print("\n".join(run(arguments.quick, arguments.repeats, arguments.memory_repeats)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ integer-only inference path: it returns the exact int64 accumulator
 
     acc = Σ (x_q − x_zp)(w_q − w_zp)                                   (1)
 
-over the taps of each output position, where a tap that falls in the padding holds the real
+over the taps of each output position, where a tap that falls in the padding has the real
 value 0, which is the integer ``x_zp``. Float tensors appear only as a faster carrier of the same
 integers, and only when every partial sum is provably exact in that format (see
 :func:`accumulation_dtype`).
@@ -123,7 +123,7 @@ def _validate_conv_inputs(x: object, w: object) -> tuple[torch.Tensor, torch.Ten
 def accumulation_dtype(bound: int, *, x: torch.Tensor | None = None, w: torch.Tensor | None = None,
                        geometry: ConvGeometry | None = None, conv_padding: tuple[int, ...] | None = None,
                        ) -> torch.dtype:
-    """Choose the fastest carrier dtype that holds every partial sum of an accumulation exactly.
+    """Choose the fastest carrier dtype that represents every partial sum of an accumulation exactly.
 
     ``bound`` is an upper bound on the sum of absolute products of one output value,
     ``taps · max|x − x_zp| · max|w − w_zp|``. Every partial sum of integers is then an integer of at
@@ -195,7 +195,7 @@ def _conv_exact(x_centered: torch.Tensor, w_centered: torch.Tensor, geometry: Co
 def _center(x: torch.Tensor, x_zp: int, carrier: torch.dtype) -> torch.Tensor:
     """Return ``x − x_zp`` in ``carrier``, exact because every difference fits it."""
     if x.dtype in (torch.uint8, torch.int8, torch.int16) and carrier != torch.int64:
-        # Such values and their zero points are below 2**16, so the carrier holds them exactly.
+        # Such values and their zero points are below 2**16, so the carrier represents them exactly.
         return x.to(carrier).sub_(x_zp)
     # x_q itself may not fit the carrier (int32 x near a large zero point), while x_q − x_zp does.
     return (x.to(torch.int64) - x_zp).to(carrier)
