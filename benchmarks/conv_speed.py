@@ -99,7 +99,7 @@ def timing_table(quick: bool, repeats: int) -> list[str]:
         f"conv_integer against float32 torch convolution, {repeats} interleaved repeats; "
         f"target: the fastest exact method ≤ {TARGET_RATIO} × float32 where float32 is exact.",
         "",
-        "| case | what | median ms | min–max ms | × float32 (median) | × float32 (min–max) |",
+        "| case | call | median ms | min–max ms | × float32 (median) | × float32 (min–max) |",
         "|---|---|---:|---:|---:|---:|",
     ]
     verdicts = []
@@ -109,10 +109,10 @@ def timing_table(quick: bool, repeats: int) -> list[str]:
         calls, bound = case_calls(x_shape, w_shape, padding)
         times = time_interleaved(calls, repeats)
         reference = times["torch float32 conv"]
-        ratios = {what: [value / base for value, base in zip(values, reference)] for what, values in times.items()}
-        for what, values in times.items():
-            lines.append(f"| {name} | {what} | {statistics.median(values):.2f} | {spread_text(values, 2)} | "
-                         f"{statistics.median(ratios[what]):.2f} | {spread_text(ratios[what], 2)} |")
+        ratios = {label: [value / base for value, base in zip(values, reference)] for label, values in times.items()}
+        for label, values in times.items():
+            lines.append(f"| {name} | {label} | {statistics.median(values):.2f} | {spread_text(values, 2)} | "
+                         f"{statistics.median(ratios[label]):.2f} | {spread_text(ratios[label], 2)} |")
         exact = {method: statistics.median(ratios[f"conv_integer {method}"]) for method in EXACT_METHODS}
         fastest = min(exact, key=exact.get)
         float32_exact = bound < FLOAT32_EXACT_LIMIT
@@ -133,11 +133,11 @@ def _memory_kib(field: str) -> int:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
-def measure_memory_child(what: str) -> None:
-    """Run one call of ``what`` on the memory case in this process and print its peak in KiB as JSON."""
+def measure_memory_child(label: str) -> None:
+    """Run the call named ``label`` once on the memory case in this process and print its peak in KiB as JSON."""
     _, x_shape, w_shape, padding = next(case for case in CASES if case[0] == MEMORY_CASE)
     calls, _ = case_calls(x_shape, w_shape, padding)
-    call = calls[what]
+    call = calls[label]
     before = _memory_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # sets the high-water mark VmHWM to the current RSS
     call()
@@ -145,24 +145,24 @@ def measure_memory_child(what: str) -> None:
 
 
 def memory_table(repeats: int) -> list[str]:
-    whats = ["torch float32 conv", *(f"conv_integer {method}" for method in EXACT_METHODS)]
-    peaks: dict[str, list[float]] = {what: [] for what in whats}
+    labels = ["torch float32 conv", *(f"conv_integer {method}" for method in EXACT_METHODS)]
+    peaks: dict[str, list[float]] = {label: [] for label in labels}
     for _ in range(repeats):
-        for what in whats:
-            result = subprocess.run([sys.executable, __file__, "--memory-child", what], capture_output=True, text=True,
-                                    check=True, cwd=Path(__file__).parent)
-            peaks[what].append(json.loads(result.stdout.strip().splitlines()[-1])["peak_kib"] / 1024)
+        for label in labels:
+            command = [sys.executable, __file__, "--memory-child", label, "--threads", str(torch.get_num_threads())]
+            result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
+            peaks[label].append(json.loads(result.stdout.strip().splitlines()[-1])["peak_kib"] / 1024)
     reference = statistics.median(peaks["conv_integer zero_point_pad"])
     x_shape = next(case for case in CASES if case[0] == MEMORY_CASE)[1]
     lines = [
         f"Peak memory above the inputs, {MEMORY_CASE} case (input {x_shape}), one call per fresh process, "
         f"{repeats} processes per row.",
         "",
-        "| what | median MiB | min–max MiB | × zero_point_pad |",
+        "| call | median MiB | min–max MiB | × zero_point_pad |",
         "|---|---:|---:|---:|",
     ]
-    for what, values in peaks.items():
-        lines.append(f"| {what} | {statistics.median(values):.1f} | {spread_text(values)} | "
+    for label, values in peaks.items():
+        lines.append(f"| {label} | {statistics.median(values):.1f} | {spread_text(values)} | "
                      f"{statistics.median(values) / reference:.2f} |")
     return lines
 
@@ -179,8 +179,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="run only the small cases and skip the memory table")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per figure (default 7)")
     parser.add_argument("--memory-repeats", type=int, default=3, help="fresh processes per memory figure (default 3)")
-    parser.add_argument("--memory-child", metavar="WHAT", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
+    parser.add_argument("--memory-child", metavar="LABEL", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
     if arguments.memory_child:
         measure_memory_child(arguments.memory_child)
         return

@@ -1,7 +1,7 @@
 """Measure the wall time of ``pytest --nbval`` against its floor.
 
 The floor is the number of notebooks times the time to start one Jupyter kernel, import every
-module that the lesson notebooks import, and shut the kernel down: no suite that executes each
+module that the lesson notebooks import, and shut the kernel down. No suite that executes each
 notebook in a fresh kernel can be faster. Both are measured in the same run. The kernel start is
 repeated ``--floor-repeats`` times and the suite ``--suite-repeats`` times, and the ratio is taken
 between medians.
@@ -97,10 +97,10 @@ def run(notebooks_only: bool = False, floor_repeats: int = 5, suite_repeats: int
         f"pytest --nbval ({scope}) against the floor: {count} notebooks with code × (start a kernel, "
         f"import {', '.join(modules)}, shut down). Target: ≤ {TARGET_RATIO} × the floor.",
         "",
-        "| what | runs | median s | min–max s | × floor |",
+        "| measurement | runs | median s | min–max s | × floor |",
         "|---|---:|---:|---:|---:|",
         f"| one kernel start with the lesson imports | {floor_repeats} | {kernel:.2f} | {spread_text(kernel_times, 2)} "
-        f"| {kernel / floor:.3f} |",
+        f"| 1/{count} |",
         f"| floor: {count} × kernel start | – | {floor:.1f} | {spread_text([count * t for t in kernel_times])} | 1.00 |",
         f"| pytest --nbval, {scope} | {suite_repeats} | {suite:.1f} | {spread_text(suite_times)} | {suite / floor:.2f} |",
         "",

@@ -181,6 +181,10 @@ def lesson_sources() -> list[Path]:
     return sorted(SOURCES.glob("[0-9][0-9]_*.md"))
 
 
+# Chinese text takes the full-width colon with no space after it.
+COLON = {"en": ": ", "zh-TW": "："}
+
+
 def navigation(lesson: Lesson, language: str, lessons: list[Lesson]) -> str:
     """Return the previous / contents / next line of ``lesson`` in ``language``."""
     labels = {
@@ -188,16 +192,28 @@ def navigation(lesson: Lesson, language: str, lessons: list[Lesson]) -> str:
         "zh-TW": ("上一課", "目錄", "下一課"),
     }[language]
     stems = [item.stem for item in lessons]
+    colon = COLON[language]
     index = stems.index(lesson.stem)
     parts = []
     if index > 0:
         previous = lessons[index - 1]
-        parts.append(f"[← {labels[0]}: {previous.titles[language]}]({previous.stem}.ipynb)")
+        parts.append(f"[← {labels[0]}{colon}{previous.titles[language]}]({previous.stem}.ipynb)")
     parts.append(f"[{labels[1]}](00_index.ipynb)")
     if index + 1 < len(lessons):
         following = lessons[index + 1]
-        parts.append(f"[{labels[2]}: {following.titles[language]} →]({following.stem}.ipynb)")
+        parts.append(f"[{labels[2]}{colon}{following.titles[language]} →]({following.stem}.ipynb)")
     return " | ".join(parts)
+
+
+# A line break between two Chinese characters, as the sources wrap long zh-TW paragraphs.
+# Markdown renders such a break as a space, which Chinese text does not have.
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_CJK_LINE_BREAK = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+
+
+def join_chinese_lines(text: str) -> str:
+    """Remove the line breaks that fall between two Chinese characters or punctuation marks."""
+    return _CJK_LINE_BREAK.sub("", text)
 
 
 def to_notebook(lesson: Lesson, language: str, lessons: list[Lesson]) -> nbformat.NotebookNode:
@@ -213,7 +229,10 @@ def to_notebook(lesson: Lesson, language: str, lessons: list[Lesson]) -> nbforma
     for source_cell in lesson.cells:
         metadata = {"slideshow": {"slide_type": slide_type(source_cell)}}
         if source_cell.kind == "markdown":
-            cells.append(nbformat.v4.new_markdown_cell(source_cell.text[language], metadata=metadata))
+            text = source_cell.text[language]
+            if language == "zh-TW":
+                text = join_chinese_lines(text)
+            cells.append(nbformat.v4.new_markdown_cell(text, metadata=metadata))
         else:
             code = source_cell.text["code"].replace("{language}", language)
             cells.append(nbformat.v4.new_code_cell(code, metadata=metadata))
@@ -228,7 +247,7 @@ def to_index(language: str, lessons: list[Lesson]) -> nbformat.NotebookNode:
     """Render the contents page in ``language``: the collection title and one line per lesson."""
     text = INDEX_TEXT[language]
     entries = [
-        f"{number}. [{lesson.titles[language]}]({lesson.stem}.ipynb): {lesson.summaries[language]}"
+        f"{number}. [{lesson.titles[language]}]({lesson.stem}.ipynb){COLON[language]}{lesson.summaries[language]}"
         for number, lesson in enumerate(lessons, start=1)
     ]
     notebook = nbformat.v4.new_notebook()

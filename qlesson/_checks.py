@@ -7,6 +7,7 @@ reaches a learner.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -138,11 +139,17 @@ def require_integer_tensor(name: str, value: object) -> torch.Tensor:
 
 def require_int(name: str, value: object) -> int:
     # bool is an int subclass, but True as a zero point or stride is always a mistake.
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype in INTEGER_DTYPES:
+    if isinstance(value, bool):
+        raise TypeError(localize("not_an_int", name=name, value=value))
+    if isinstance(value, torch.Tensor):
+        if value.numel() == 1 and value.dtype in INTEGER_DTYPES:
             return int(value.item())
         raise TypeError(localize("not_an_int", name=name, value=value))
-    return int(value)
+    try:
+        # operator.index takes Python and NumPy integers but no floats.
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(localize("not_an_int", name=name, value=value)) from None
 
 
 def check_zero_point(name: str, value: object, dtype: torch.dtype) -> int:

@@ -34,6 +34,12 @@ register_messages({
         "en": "kernel_size={value!r} must be 1, 2 or 3 positive ints, one per spatial axis, for example (3, 3).",
         "zh-TW": "kernel_size={value!r} 必須是 1、2 或 3 個正整數，每個空間軸一個，例如 (3, 3)。",
     },
+    "bad_touching_axes": {
+        "en": ("a position touching the padding on {touching} axes is impossible in {rank} spatial dimensions; "
+               "expected 0 to {rank} from border_regions(...) with rank 1, 2 or 3."),
+        "zh-TW": ("在 {rank} 個空間維度中，不可能有位置在 {touching} 個軸上碰到填補；"
+                  "border_regions(...) 的值應介於 0 到 {rank}，且維度須為 1、2 或 3。"),
+    },
     "regions_shape": {
         "en": ("error has shape {error_shape} but the region map has shape {regions_shape}; the trailing axes "
                "of error must equal the region map. Build both from the same convolution."),
@@ -45,6 +51,10 @@ register_messages({
 
 def region_name(touching_axes: int, rank: int) -> str:
     """Return the English region name for a position whose window meets the padding on ``touching_axes`` axes."""
+    rank = _checks.require_int("rank", rank)
+    touching_axes = _checks.require_int("touching_axes", touching_axes)
+    if rank not in (1, 2, 3) or not 0 <= touching_axes <= rank:
+        raise ValueError(localize("bad_touching_axes", touching=touching_axes, rank=rank))
     if touching_axes == 0:
         return "interior"
     return ("corner", "edge", "face")[rank - touching_axes]
@@ -174,6 +184,9 @@ def summarize_regions(error: torch.Tensor, regions: torch.Tensor) -> RegionSumma
     rank = regions.dim()
     if error.dim() < rank or tuple(error.shape[error.dim() - rank:]) != tuple(regions.shape):
         raise ValueError(localize("regions_shape", error_shape=tuple(error.shape), regions_shape=tuple(regions.shape)))
+    outside = regions[(regions < 0) | (regions > rank)]
+    if outside.numel():
+        raise ValueError(localize("bad_touching_axes", touching=int(outside[0]), rank=rank))
     flat_error = error.reshape(-1, *regions.shape).abs()
     rows = []
     for touching in range(rank + 1):

@@ -23,7 +23,16 @@ import torch
 import torch.nn.functional as F
 
 from . import _checks
-from .i18n import localize
+from .i18n import localize, register_messages
+
+register_messages({
+    "too_large": {
+        "en": ("input size {size} with padding {padding} gives {positions} padded positions per channel, more than "
+               "the {limit} these lessons allow. Check the padding and the input size for a typo."),
+        "zh-TW": ("輸入大小 {size} 加上填補 {padding} 後，每個通道有 {positions} 個位置，超過這些課程允許的 {limit} 個。"
+                  "請檢查填補與輸入大小是否打錯。"),
+    },
+})
 
 Method = Literal["naive_zero_pad", "zero_point_pad", "border_correction", "skip_taps"]
 
@@ -34,6 +43,10 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 # Largest integer magnitude below which every integer, and so every partial sum, is exact.
 _EXACT_LIMIT = {torch.float32: 2**24, torch.float64: 2**53}
+
+# NOTE: a teaching-size limit, chosen so that a typo such as padding=10**6 gets a message instead
+# of a failed allocation; 2**27 padded positions of float32 are 512 MiB per channel.
+MAX_PADDED_POSITIONS = 2**27
 
 # PyTorch CPU convolution algorithms that add exact products in some order (direct or im2col
 # plus GEMM). Winograd, FFT and NNPACK transform the operands and are not exact, so a float
@@ -101,6 +114,11 @@ def conv_geometry(
         in_channels=in_channels,
         out_channels=out_channels,
     )
+    padded_positions = math.prod(size + before + after for size, (before, after) in zip(geometry.input_size,
+                                                                                        geometry.padding))
+    if padded_positions > MAX_PADDED_POSITIONS:
+        raise ValueError(localize("too_large", positions=padded_positions, limit=MAX_PADDED_POSITIONS,
+                                  padding=geometry.padding, size=geometry.input_size))
     for axis, (size, kernel, dilation_, (before, after)) in enumerate(zip(
             geometry.input_size, geometry.kernel_size, geometry.dilation, geometry.padding)):
         span = dilation_ * (kernel - 1) + 1

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ipywidgets
 import matplotlib
 import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import _checks
 from .borders import border_regions
 from .convolution import conv_geometry, conv_integer
 from .expansion import FourTerms, four_terms, window_sum
-from .i18n import localize, register_messages
-from .plots import PNG_DPI, error_heatmaps, figure_to_png, font_families
+from .i18n import get_language, localize, register_messages
+from .plots import PNG_DPI, error_heatmaps, figure_to_png, font_families, refresh_error_heatmaps
 from .quantization import choose_qparams, quantized_range
+from .widgets import _one_torch_thread
 
 register_messages({
     "lesson_widgets.bad_dtype": {
@@ -341,15 +345,61 @@ def quantization_grid_figure(
         a figure of ``GRID_FIGURE_INCHES``.
     """
     grid = quantization_grid(r_min, r_max, dtype, symmetric=symmetric, exact_zero=exact_zero)
-    kind = localize("lesson_widgets.symmetric" if symmetric else "lesson_widgets.asymmetric")
+    return _draw_quantization_grid(None, grid)
+
+
+def _draw_quantization_grid(figure: Figure | None, grid: QuantizationGrid) -> Figure:
+    """Draw :func:`quantization_grid_figure` of ``grid`` into ``figure``, or into a new figure when it is None."""
+    kind = localize("lesson_widgets.symmetric" if grid.symmetric else "lesson_widgets.asymmetric")
     title = localize("lesson_widgets.grid_title", dtype=grid.dtype, kind=kind, scale=_format(grid.scale),
                      zero_point=_zero_point_text(grid))
     with matplotlib.rc_context(_figure_rc()):
-        figure = Figure(figsize=GRID_FIGURE_INCHES, dpi=PNG_DPI)
-        _draw_full_grid(figure.add_axes([0.05, 0.55, 0.9, 0.22]), grid)
-        _draw_zoom(figure.add_axes([0.05, 0.13, 0.9, 0.2]), grid)
+        if figure is None:
+            figure = Figure(figsize=GRID_FIGURE_INCHES, dpi=PNG_DPI)
+        _draw_full_grid(_blank_axes(figure, 0, [0.05, 0.55, 0.9, 0.22]), grid)
+        _draw_zoom(_blank_axes(figure, 1, [0.05, 0.13, 0.9, 0.2]), grid)
         figure.suptitle(title, y=0.98, va="top", fontsize=_FONT_SIZE + 1)
     return figure
+
+
+def _blank_axes(figure: Figure, index: int, rect: list[float]) -> Axes:
+    """Return the figure's ``index``-th axes with everything drawn in it removed, or add one at ``rect``.
+
+    An explorer draws each update into the figure of the previous one, because keeping the axes
+    keeps their tick objects, whose creation is most of the cost of a new figure. The drawing
+    functions set every limit, tick, label and legend again, so the PNG equals that of a new figure
+    (the tests compare the bytes).
+    """
+    if index < len(figure.axes):
+        axes = figure.axes[index]
+        for artist in [*axes.lines, *axes.texts, *axes.collections, *axes.patches, *axes.images]:
+            artist.remove()
+        return axes
+    return figure.add_axes(rect)
+
+
+class _ReusedFigure:
+    """The figure an explorer redraws on every update, with an Agg canvas of its own.
+
+    A figure without a canvas gets a new Agg canvas and renderer on every ``savefig``, which
+    discards matplotlib's caches of text layout and of the mathtext of log-scale tick labels.
+    The figure is replaced when the language changes, because tick labels keep the font family
+    they were created with.
+    """
+
+    def __init__(self) -> None:
+        self._figure: Figure | None = None
+        self._language = ""
+
+    def draw(self, draw: Callable[[Figure | None], Figure]) -> bytes:
+        """Call ``draw`` with the kept figure (None at first or after a language change) and return the PNG."""
+        if self._language != get_language():
+            self._figure, self._language = None, get_language()
+        figure = draw(self._figure)
+        if figure is not self._figure:
+            FigureCanvasAgg(figure)
+            self._figure = figure
+        return figure_to_png(figure)
 
 
 def _message_figure(text: str) -> Figure:
@@ -394,6 +444,7 @@ class QuantizationGridExplorer(ipywidgets.VBox):
         ])
         self._controls = {"r_min": self.r_min_slider, "r_max": self.r_max_slider, "dtype": self.dtype_dropdown,
                           "symmetric": self.symmetric_checkbox, "exact_zero": self.exact_zero_checkbox}
+        self._figure = _ReusedFigure()
         self._holding = False
         for control in controls:
             control.observe(self._update, names="value")
@@ -423,8 +474,7 @@ class QuantizationGridExplorer(ipywidgets.VBox):
             self.image.value = figure_to_png(_message_figure(message))
             self.report.value = f"<p>{html.escape(message)}</p>"
             return
-        self.image.value = figure_to_png(quantization_grid_figure(
-            r_min, r_max, grid.dtype, symmetric=grid.symmetric, exact_zero=grid.exact_zero))
+        self.image.value = self._figure.draw(lambda figure: _draw_quantization_grid(figure, grid))
         self.report.value = _report_html(grid)
 
     def __repr__(self) -> str:
@@ -572,6 +622,8 @@ class FourTermsExplorer(ipywidgets.VBox):
         self._controls = {"w_zp": self.w_zp_slider, "stride": self.stride_slider, "padding": self.padding_slider,
                           "dilation": self.dilation_slider, "window_pad": self.pad_dropdown,
                           "follow_geometry": self.follow_checkbox}
+        self._heatmap: Figure | None = None
+        self._heatmap_key: tuple | None = None
         self._holding = False
         for control in controls:
             control.observe(self._update, names="value")
@@ -590,11 +642,12 @@ class FourTermsExplorer(ipywidgets.VBox):
         """The terms of the current controls, or ``None`` when the geometry is invalid."""
         settings = self._settings()
         try:
-            return assemble_four_terms(
-                self._x, self._w, self._x_zp, settings["w_zp"], stride=settings["stride"],
-                padding=settings["padding"], dilation=settings["dilation"],
-                window_pad_value=self._x_zp if self.pad_dropdown.value == "x_zp" else 0,
-                follow_geometry=self.follow_checkbox.value)
+            with _one_torch_thread():
+                return assemble_four_terms(
+                    self._x, self._w, self._x_zp, settings["w_zp"], stride=settings["stride"],
+                    padding=settings["padding"], dilation=settings["dilation"],
+                    window_pad_value=self._x_zp if self.pad_dropdown.value == "x_zp" else 0,
+                    follow_geometry=self.follow_checkbox.value)
         except ValueError:
             return None
 
@@ -616,9 +669,18 @@ class FourTermsExplorer(ipywidgets.VBox):
         settings = self._settings()
         regions = border_regions(tuple(self._x.shape[2:]), tuple(self._w.shape[2:]), stride=settings["stride"],
                                  padding=settings["padding"], dilation=settings["dilation"])
-        self.image.value = figure_to_png(error_heatmaps(
-            assembled.error[0, 0], regions=regions, title=localize("lesson_widgets.term_title")))
+        self.image.value = self._heatmap_png(assembled.error[0, 0], regions)
         self.report.value = _terms_html(assembled)
+
+    def _heatmap_png(self, error: torch.Tensor, regions: torch.Tensor) -> bytes:
+        # As in the padding explorer, the figure is kept while the map shape and the region marks
+        # stay the same, as they do for changes of w_zp and of the window sum, and only its values change.
+        key = (tuple(error.shape), regions.numpy().tobytes(), get_language())
+        if key != self._heatmap_key or not refresh_error_heatmaps(self._heatmap, error):
+            self._heatmap = error_heatmaps(error, regions=regions, title=localize("lesson_widgets.term_title"))
+            FigureCanvasAgg(self._heatmap)
+            self._heatmap_key = key
+        return figure_to_png(self._heatmap)
 
     def __repr__(self) -> str:
         settings = self._settings()

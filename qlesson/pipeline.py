@@ -19,12 +19,17 @@ from .borders import _display_width, _pad
 from .convolution import METHODS, conv_integer
 from .engines import onnxruntime_conv_integer, onnxruntime_qlinear_conv, torch_quantized_conv, torch_quantized_engines
 from .i18n import localize, register_messages
-from .qlinear import ROUNDINGS, _check_bias, output_multipliers
+from .qlinear import ROUNDINGS, _check_bias, _scale_tensor, output_multipliers
 from .quantization import choose_qparams, dequantize, quantize, quantized_range
 from .requantization import (INT32_MAX, INT32_MIN, choose_qparams_reduced_range, multiply_by_float_multiplier,
                              multiply_by_quantized_multiplier, reduced_range)
 
 register_messages({
+    "pipeline.bad_float_bias": {
+        "en": ("bias must be a 1-D floating-point tensor with one real bias per output channel, "
+               "got dtype {dtype} and shape {shape}."),
+        "zh-TW": "bias 必須是一維浮點數張量，每個輸出通道一個實數偏置；收到的資料型別是 {dtype}、形狀是 {shape}。",
+    },
     "pipeline.not_conv2d": {
         "en": "layer must be a torch.nn.Conv2d, got {kind}.",
         "zh-TW": "layer 必須是 torch.nn.Conv2d，收到的是 {kind}。",
@@ -128,7 +133,16 @@ def quantize_bias(bias: torch.Tensor, x_scale: float, w_scale: torch.Tensor) -> 
     Raises:
         ValueError: a quantized value lies outside int32.
     """
-    bias = _checks.require_tensor("bias", bias).to(torch.float64)
+    bias = _checks.require_tensor("bias", bias)
+    if not bias.is_floating_point() or bias.dim() != 1:
+        raise TypeError(localize("pipeline.bad_float_bias", shape=tuple(bias.shape),
+                                 dtype=str(bias.dtype).replace("torch.", "")))
+    if not bool(torch.isfinite(bias).all()):
+        raise ValueError(localize("not_finite", name="bias", value=bias.tolist()))
+    # Validated as qlinear_conv validates scales; the values themselves stay float64 below.
+    _scale_tensor("x_scale", x_scale, None)
+    _scale_tensor("w_scale", w_scale, bias.numel())
+    bias = bias.to(torch.float64)
     scale = float(x_scale) * torch.as_tensor(w_scale, dtype=torch.float64).reshape(-1)
     quantized = torch.round(bias / scale)
     outside = (quantized < INT32_MIN) | (quantized > INT32_MAX)

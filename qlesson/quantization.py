@@ -8,6 +8,7 @@ preparation side, where float arithmetic is allowed: choosing a scale ``S`` and 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -24,6 +25,14 @@ register_messages({
     "not_finite": {
         "en": "{name}={value!r} is not a finite number. Pass a real number (not NaN or infinity).",
         "zh-TW": "{name}={value!r} 不是有限的數值。請傳入實數（不能是 NaN 或無限大）。",
+    },
+    "not_a_number": {
+        "en": "{name}={value!r} must be a real number such as -1.0 or 2.5.",
+        "zh-TW": "{name}={value!r} 必須是實數，例如 -1.0 或 2.5。",
+    },
+    "not_a_bool": {
+        "en": "{name}={value!r} must be True or False.",
+        "zh-TW": "{name}={value!r} 必須是 True 或 False。",
     },
     "bad_range": {
         "en": "r_min={r_min} is larger than r_max={r_max}. Pass the smallest real value first.",
@@ -72,11 +81,12 @@ def _check_qdtype(dtype: object) -> torch.dtype:
 
 
 def _check_finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point():
-            value = float(value)
-        else:
-            raise TypeError(localize("not_finite", name=name, value=value))
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    # numbers.Real takes Python and NumPy ints and floats; bool is an int but never a real bound.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(localize("not_a_number", name=name, value=value))
+    value = float(value)
     if not math.isfinite(value):
         raise ValueError(localize("not_finite", name=name, value=value))
     return float(value)
@@ -102,6 +112,8 @@ def choose_qparams(
     Returns:
         ``(scale, zero_point)``: a Python float and a Python int in the range of ``dtype``.
     """
+    if not isinstance(symmetric, bool):
+        raise TypeError(localize("not_a_bool", name="symmetric", value=symmetric))
     r_min = _check_finite("r_min", r_min)
     r_max = _check_finite("r_max", r_max)
     if r_min > r_max:
@@ -120,6 +132,9 @@ def choose_qparams(
         return 1.0, 0 if dtype == torch.int8 else q_min
     # Dividing before subtracting keeps the scale finite when r_max − r_min overflows a float.
     scale = max(r_max / (q_max - q_min) - r_min / (q_max - q_min), _MIN_SCALE)
+    while not math.isfinite(scale * (q_max - q_min)):
+        # Near the float maximum, rounding can push the top of the grid past it.
+        scale = math.nextafter(scale, 0.0)
     zero_point = int(min(max(q_min - round(r_min / scale), q_min), q_max))
     return scale, zero_point
 
@@ -210,4 +225,10 @@ def dequantize(
     """Map integers back to real values, ``r = S (q − Z)``, as float64 so that no step is rounded."""
     q = _checks.require_integer_tensor("q", q)
     scales, zero_points = _per_axis(q, scale, zero_point, axis)
+    low, high = _checks.dtype_range(q.dtype)
+    outside = zero_points[(zero_points < low) | (zero_points > high)]
+    if outside.numel():
+        raise ValueError(localize(
+            "zero_point_out_of_range", name="zero_point", value=int(outside.reshape(-1)[0]),
+            dtype=str(q.dtype).replace("torch.", ""), low=low, high=high))
     return scales * (q.to(torch.int64) - zero_points).to(torch.float64)

@@ -45,7 +45,7 @@ register_messages({
     "explorer.padding": {"en": "padding", "zh-TW": "填補"},
     "explorer.padding_before": {"en": "padding before", "zh-TW": "前側填補"},
     "explorer.padding_after": {"en": "padding after", "zh-TW": "後側填補"},
-    "explorer.asymmetric": {"en": "asymmetric padding", "zh-TW": "不對稱填補"},
+    "explorer.asymmetric": {"en": "asymmetric padding", "zh-TW": "非對稱填補"},
     "explorer.kernel_size": {"en": "kernel size", "zh-TW": "卷積核大小"},
     "explorer.stride": {"en": "stride", "zh-TW": "步幅"},
     "explorer.dilation": {"en": "dilation", "zh-TW": "擴張"},

@@ -2,20 +2,22 @@
 
 The stored outputs come from ``notebooks/build.py`` and ``pytest --nbval`` executes each notebook
 again, both with Python's default random string hashing. This test adds one more run with
-``PYTHONHASHSEED`` fixed to ``HASH_SEED`` in the kernel's environment, so every notebook is
-executed at least twice with different seeds, and any printed order that follows set or hash
-iteration shows up as a difference. Compared are the stream text, ``text/plain`` and
+``PYTHONHASHSEED`` fixed to ``HASH_SEED`` in the kernel's environment. So every notebook is
+executed at least twice with different seeds, and a printed order that follows set or hash
+iteration shows up as a difference. The test compares the stream text, ``text/plain`` and
 ``text/html`` of every output, after merging consecutive stream outputs as ``build.py`` does.
 Images are not compared.
 
-Cost: one more execution of every notebook, that is about as long as the notebook part of
-``pytest --nbval``. The notebooks run in parallel worker processes, one per available core, so
-on two cores this test takes about half of that.
+Cost: one more execution of every notebook with code. The runs use one worker process per
+available core, so the test takes about the notebook part of ``pytest --nbval`` divided by the
+number of cores. It took about 60 s on two cores of an AMD EPYC virtual machine that other
+processes were also using.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -89,11 +91,11 @@ def test_notebooks_found():
 
 @pytest.mark.parametrize("path", NOTEBOOKS_WITH_CODE, ids=notebook_id)
 def test_kernelspec_installed_with_ipykernel(path: Path):
-    # The kernel spec must be one that installing requirements.txt provides, not one from this machine's
-    # user directory: ipykernel installs "python3" under the environment's prefix.
+    # The kernel spec must be one that installing requirements.txt provides, which ipykernel puts
+    # under the environment's prefix, and not one from a user directory of this machine.
     name = read(path).metadata.kernelspec.name
     spec = KernelSpecManager().get_kernel_spec(name)
-    prefix = Path(os.sys.prefix).resolve()
+    prefix = Path(sys.prefix).resolve()
     assert prefix in Path(spec.resource_dir).resolve().parents, f"kernel spec {name!r} comes from {spec.resource_dir}"
 
 

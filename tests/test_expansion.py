@@ -246,7 +246,7 @@ BAD_INPUTS = [
         "zh-TW": ["x_zero_point=256 超出 uint8 的範圍 [0, 255]"]}, id="x-zero-point-range"),
     pytest.param(_terms(w_zero_point=torch.zeros((3, 1), dtype=torch.int64)), ValueError, {
         "en": ["w_zero_point must be an int or a 1-D tensor, got a tensor of shape (3, 1)"],
-        "zh-TW": ["w_zero_point 必須是整數或一維張量，收到的張量形狀是 (3, 1)"]}, id="w-zero-point-2d"),
+        "zh-TW": ["w_zero_point 必須是整數或 1 維張量，收到的張量形狀是 (3, 1)"]}, id="w-zero-point-2d"),
     pytest.param(_terms(w_zero_point=torch.zeros(2, dtype=torch.int64)), ValueError, {
         "en": ["w_zero_point has 2 entries but there are 3 output channels"],
         "zh-TW": ["w_zero_point 有 2 個元素，但輸出通道有 3 個"]}, id="w-zero-point-length"),

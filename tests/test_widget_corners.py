@@ -1,9 +1,9 @@
 """Drive every explorer through the corners of its controls and check that its summary stays consistent.
 
-Each explorer is moved the way the user interface moves it, by assigning one control's ``value``:
-every slider and number box to its minimum and its maximum, every dropdown through each option,
-every checkbox both ways, and then all sliders at their minimum together and at their maximum
-together, once for every combination of dropdown option and checkbox state. After every move:
+Each explorer is moved the way the user interface moves it, by assigning one control's ``value``.
+Every slider and number box goes to its minimum and its maximum, every dropdown through each
+option and every checkbox both ways. Then all sliders go to their minimum together and to their
+maximum together, with every dropdown option and checkbox state. After every move:
 
 - no exception, a PNG image and a non-empty report;
 - the text summary (``repr``, which nbval compares) states the current settings and a result that
@@ -16,7 +16,6 @@ together, once for every combination of dropdown option and checkbox state. Afte
 from __future__ import annotations
 
 import html
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,9 +25,11 @@ import torch
 
 import qlesson
 from qlesson import (AccumulatorExplorer, FourTermsExplorer, MultiplierExplorer, PaddingExplorer,
-                     QuantizationGridExplorer, accumulator_bound, conv_integer, localize, multiply_by_quantized_multiplier,
-                     quantization_grid, quantize_multiplier)
-from qlesson.requant_widgets import MULTIPLIER_SEARCH_LIMIT
+                     QuantizationGridExplorer, accumulator_bound, accumulator_bound_figure, border_regions,
+                     conv_integer, count_double_rounding_mismatches, double_rounding_figure, error_heatmaps,
+                     figure_to_png, find_double_rounding_mismatch, localize, multiply_by_quantized_multiplier,
+                     quantization_grid, quantization_grid_figure, quantize_multiplier)
+from qlesson.requant_widgets import MULTIPLIER_SEARCH_LIMIT, _search_double_rounding
 
 SLIDERS = (ipywidgets.IntSlider, ipywidgets.FloatSlider, ipywidgets.FloatLogSlider, ipywidgets.BoundedIntText,
            ipywidgets.BoundedFloatText)
@@ -55,6 +56,15 @@ def slider_extremes(control: ipywidgets.ValueWidget) -> tuple[object, object]:
     if isinstance(control, ipywidgets.FloatLogSlider):
         return control.base ** control.min, control.base ** control.max
     return control.min, control.max
+
+
+def slider_middle(control: ipywidgets.ValueWidget) -> object:
+    """Return the value halfway along a slider, on its own scale (the exponent for a log slider)."""
+    if isinstance(control, ipywidgets.FloatLogSlider):
+        return control.base ** ((control.min + control.max) / 2)
+    if isinstance(control, (ipywidgets.IntSlider, ipywidgets.BoundedIntText)):
+        return (control.min + control.max) // 2
+    return (control.min + control.max) / 2
 
 
 def dropdown_values(control: ipywidgets.Dropdown) -> list[object]:
@@ -166,6 +176,8 @@ def check_multiplier(explorer: MultiplierExplorer) -> None:
 class Explorer:
     make: Callable[[], ipywidgets.VBox]
     check: Callable[[ipywidgets.VBox], None]
+    # A setting that draws a figure other than the default one, when the sliders' middle does not.
+    other_setting: dict[str, object] | None = None
 
 
 EXPLORERS = {
@@ -174,7 +186,8 @@ EXPLORERS = {
     "FourTermsExplorer": Explorer(_four_terms_explorer, check_four_terms),
     "AccumulatorExplorer": Explorer(lambda: AccumulatorExplorer(c_in=64, kernel_size=3, spatial_axes=2),
                                     check_accumulator),
-    "MultiplierExplorer": Explorer(MultiplierExplorer, check_multiplier),
+    # Rounding twice first differs from rounding once at acc = 1 for M = 0.3, but never for M = 0.01.
+    "MultiplierExplorer": Explorer(MultiplierExplorer, check_multiplier, other_setting={"real_multiplier": 0.3}),
 }
 
 
@@ -187,6 +200,7 @@ class Driver:
 
     def __init__(self, kind: Explorer):
         self.kind = kind
+        self.threads = torch.get_num_threads()
         self.explorer = kind.make()
         self.reference = kind.make()
         self.moves: list[str] = []
@@ -204,6 +218,7 @@ class Driver:
 
     def check(self) -> None:
         explorer, where = self.explorer, f"after {self.moves[-1]}"
+        assert torch.get_num_threads() == self.threads, f"torch's thread count changed {where}"
         assert bytes(explorer.image.value).startswith(b"\x89PNG"), where
         assert report_of(explorer).strip(), where
         self.kind.check(explorer)
@@ -275,3 +290,68 @@ def test_corners_summary_in_chinese(name):
         driver.set_all({control_name: slider_extremes(control)[end] for control_name, control in controls.items()
                         if isinstance(control, SLIDERS) and control_name != "depth"})
         assert any("\u4e00" <= character <= "\u9fff" for character in repr(driver.explorer) + report_of(driver.explorer))
+
+
+# ----------------------------------------------------------------------------- figure reuse
+
+def new_figure_png(explorer) -> bytes | None:
+    """Return the PNG that the explorer's public figure function draws for its settings, or None for a message."""
+    values = control_values(explorer)
+    if isinstance(explorer, QuantizationGridExplorer):
+        grid = explorer.grid
+        return None if grid is None else figure_to_png(quantization_grid_figure(
+            grid.r_min, grid.r_max, grid.dtype, symmetric=grid.symmetric, exact_zero=grid.exact_zero))
+    if isinstance(explorer, AccumulatorExplorer):
+        setting = explorer.setting
+        return figure_to_png(accumulator_bound_figure(setting.taps, setting.x_zero_point, setting.w_zero_point))
+    if isinstance(explorer, MultiplierExplorer):
+        mismatch = explorer.first_mismatch
+        return None if mismatch is None else figure_to_png(double_rounding_figure(*explorer.fixed_point, mismatch.acc))
+    if isinstance(explorer, FourTermsExplorer):
+        assembled = explorer.assembled
+        if assembled is None:
+            return None
+        regions = border_regions(tuple(explorer._x.shape[2:]), tuple(explorer._w.shape[2:]), stride=values["stride"],
+                                 padding=values["padding"], dilation=values["dilation"])
+        return figure_to_png(error_heatmaps(assembled.error[0, 0], regions=regions,
+                                            title=localize("lesson_widgets.term_title")))
+    parameters = explorer.parameters
+    if explorer.error is None:
+        return None
+    k, depth = parameters["kernel_size"], parameters["depth"]
+    regions = border_regions(tuple(explorer.x.shape[2:]), (k, k, k), stride=parameters["stride"],
+                             padding=(parameters["padding"],) * 3, dilation=parameters["dilation"])
+    return figure_to_png(error_heatmaps(explorer.error[0, parameters["channel"], depth], regions=regions[depth],
+                                        legend=False, rank=3))
+
+
+@pytest.mark.parametrize("name", EXPLORERS)
+def test_redrawn_figure_equals_new_figure(name):
+    # Explorers redraw into the figure of the previous update; the PNG must not show that.
+    kind = EXPLORERS[name]
+    explorer = kind.make()
+    controls = controls_of(explorer)
+    sliders = [control_name for control_name, control in controls.items()
+               if isinstance(control, SLIDERS) and control_name != "depth"]
+    defaults = control_values(explorer)
+    minimum, maximum = ({control_name: slider_extremes(controls[control_name])[end] for control_name in sliders}
+                        for end in (0, 1))
+    middle = kind.other_setting or {control_name: slider_middle(controls[control_name]) for control_name in sliders}
+    # A step in the same language as the step before redraws into that step's figure. A step after
+    # a language change starts a new figure. So every explorer redraws into an old figure at least once.
+    steps = (("en", maximum), ("zh-TW", middle), ("zh-TW", defaults), ("en", minimum), ("en", middle))
+    for language, values in steps:
+        qlesson.set_language(language)
+        explorer.set_values(**values)
+        expected = new_figure_png(explorer)
+        if expected is not None:
+            assert bytes(explorer.image.value) == expected, f"{language}, {control_values(explorer)}"
+
+
+@pytest.mark.parametrize("real", [0.0123, 0.3, 0.0013, 0.49, 0.7, 1e-6, 37.0])
+def test_multiplier_search_matches_public_functions(real):
+    m0, shift = quantize_multiplier(real)
+    mismatch, count = _search_double_rounding(m0, shift)
+
+    assert mismatch == find_double_rounding_mismatch(m0, shift, limit=MULTIPLIER_SEARCH_LIMIT)
+    assert count == count_double_rounding_mismatches(m0, shift)
