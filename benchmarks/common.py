@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import os
 import platform
-import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -52,21 +51,3 @@ def percentile(values: Sequence[float], percent: float) -> float:
 def spread_text(values: Sequence[float], digits: int = 1) -> str:
     """Format the smallest and largest value as ``min–max``."""
     return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
-
-
-def time_calls(function: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
-    """Call ``function`` ``warmup`` times untimed, then ``repeats`` times; return each call's time in ms."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
-
-
-def median_and_spread(function: Callable[[], object], repeats: int) -> tuple[float, float, float]:
-    """Time ``function`` ``repeats`` times after one warm-up call; return median, min and max in ms."""
-    times = time_calls(function, repeats)
-    return statistics.median(times), min(times), max(times)

@@ -118,7 +118,7 @@ def timing_table(quick: bool, repeats: int) -> list[str]:
         float32_exact = bound < FLOAT32_EXACT_LIMIT
         met = "yes" if exact[fastest] <= TARGET_RATIO else "no"
         verdicts.append(f"| {name} | {bound} | {'yes' if float32_exact else 'no'} | {fastest} | "
-                        f"{exact[fastest]:.2f} | {met if float32_exact else 'not applicable'} |")
+                        f"{exact[fastest]:.3f} | {met if float32_exact else 'not applicable'} |")
     lines += ["", "| case | accumulator bound | float32 exact | fastest exact method | × float32 | target met |",
               "|---|---:|---|---|---:|---|", *verdicts]
     return lines
@@ -139,7 +139,8 @@ def measure_memory_child(label: str) -> None:
     calls, _ = case_calls(x_shape, w_shape, padding)
     call = calls[label]
     before = _memory_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # sets the high-water mark VmHWM to the current RSS
+    # Writing 5 resets the high-water mark VmHWM to the current RSS (Linux 4.0 and later, proc(5)).
+    Path("/proc/self/clear_refs").write_text("5")
     call()
     print(json.dumps({"peak_kib": _memory_kib("VmHWM") - before}))
 

@@ -7,8 +7,8 @@ qlesson figure function on inputs computed beforehand and saves the figure as PN
 ``figure_to_png``, so it includes no convolution, no search, no widget traits and no figure reuse.
 Both are measured side by side in the same run, on the same sequence of settings.
 
-Each explorer is measured at its lesson's default size, and the two explorers that draw a
-convolution also at a large size: a (1, 2, 16, 64, 64) input for the 3-D padding explorer and a
+Each explorer is measured at its lesson's default size. The two explorers that draw a convolution
+are also measured at a large size, a (1, 2, 16, 64, 64) input for the 3-D padding explorer and a
 (1, 16, 64, 64) input for the 2-D four-terms explorer.
 
     python benchmarks/widget_latency.py             # every explorer, default and large sizes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import torch
 
@@ -132,10 +133,13 @@ def choose_qparams(
         return 1.0, 0 if dtype == torch.int8 else q_min
     # Dividing before subtracting keeps the scale finite when r_max − r_min overflows a float.
     scale = max(r_max / (q_max - q_min) - r_min / (q_max - q_min), _MIN_SCALE)
-    while not math.isfinite(scale * (q_max - q_min)):
-        # Near the float maximum, rounding can push the top of the grid past it.
-        scale = math.nextafter(scale, 0.0)
     zero_point = int(min(max(q_min - round(r_min / scale), q_min), q_max))
+    # Near the float maximum an end of the grid can land past it; shrink the step so both ends stay finite.
+    widest = max(q_max - zero_point, zero_point - q_min)
+    if not math.isfinite(scale * widest):
+        scale = sys.float_info.max / widest
+        while not math.isfinite(scale * widest):
+            scale = math.nextafter(scale, 0.0)
     return scale, zero_point
 
 
