@@ -149,9 +149,9 @@ def accumulation_dtype(bound: int, *, x: torch.Tensor | None = None, w: torch.Te
     algorithm adds in, as long as it adds exact products (see ``_EXACT_BACKENDS``). Beyond that,
     or when torch would pick a transforming algorithm, the carrier is int64.
 
-    With ``x``, ``w`` and ``geometry``, the convolution torch will run is probed: by default on the
-    input padded by ``geometry.padding``; with ``conv_padding``, on the unpadded input with that
-    symmetric padding passed to torch.
+    With ``x``, ``w`` and ``geometry``, the convolution that torch will run is probed. By default
+    the probe uses the input padded by ``geometry.padding``. With ``conv_padding``, it uses the
+    unpadded input and passes that symmetric padding to torch.
     """
     for dtype in (torch.float32, torch.float64):
         if bound < _EXACT_LIMIT[dtype] and _backend_is_exact(dtype, x, w, geometry, conv_padding):

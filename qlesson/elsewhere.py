@@ -307,7 +307,7 @@ def max_pool_integer(
     Taught in "Where else the trap lives". The map ``r = S (q − Z)`` is increasing (``S > 0``), so
     the largest real value of a window is the real value of its largest integer, and no zero point
     is needed. PyTorch pads max pooling with −inf, a value that never wins. In the integer domain
-    the dtype's minimum takes its place. Every window holds at least one input value, which is at
+    the dtype's minimum takes its place. Every window contains at least one input value, which is at
     least the minimum, so the result is the same as skipping the padding. Padding with 0 (real
     ``−S·Z``) or with ``Z`` (real 0) instead can exceed every input value of a window and raise its
     maximum. For uint8, 0 happens to be the minimum and so is exact.
