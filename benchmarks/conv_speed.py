@@ -2,9 +2,9 @@
 
 The timing table gives, for every case, the median and spread (min–max) of each call's time and
 the ratio to the float32 ``torch.nn.functional.conv{1,2,3}d`` of the same shapes. The calls are
-interleaved: every repeat times the float32 convolution and then each method once, so a burst of
-load from other processes hits both sides of a ratio, and the ratio's median and spread are taken
-over the per-repeat ratios. float32 is exact for these cases, because every partial sum stays
+interleaved: every repeat times the float32 convolution and then each other call once, so a burst
+of load from other processes hits both sides of a ratio, and the ratio's median and spread are
+taken over the per-repeat ratios. float32 is exact for these cases, because every partial sum stays
 below 2**24 (the "bound" column), so the target is the fastest exact method at most
 ``TARGET_RATIO`` times float32.
 
@@ -82,12 +82,23 @@ def case_calls(x_shape, w_shape, padding) -> tuple[dict[str, object], int]:
 
 
 def time_interleaved(calls: dict[str, object], repeats: int) -> dict[str, list[float]]:
-    """Call every function once per repeat, in order, after one untimed round; return times in ms."""
+    """Call every function once per repeat, after one untimed round; return times in ms.
+
+    The calls run in the order of ``calls``, except that skip_taps runs last. The int64 carrier
+    multiplies int64 matrices. After it, the next float32 or float64 convolution on torch's Slow3d
+    path ran 1.7 to 3.2 times slower until another torch kernel, such as a pad or a dtype
+    conversion, ran (torch 2.13 on the machine in docs/benchmarks.md). The float32 reference of
+    the 3-D small case took 83 instead of 49 µs there. The carrier rows also slowed the next calls
+    of the 1-D case by up to 10 percent. skip_taps starts with such kernels and takes several
+    times as long as the reference, so it follows the carriers in place of the reference.
+    """
+    order = sorted(calls, key=lambda name: name == "conv_integer skip_taps")
     for call in calls.values():
         call()
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        for name, call in calls.items():
+        for name in order:
+            call = calls[name]
             start = time.perf_counter()
             call()
             times[name].append((time.perf_counter() - start) * 1e3)

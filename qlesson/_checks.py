@@ -28,8 +28,9 @@ register_messages({
                   "請先把實數量化，例如使用 qlesson.quantize(...)。"),
     },
     "not_an_int": {
-        "en": "{name} must be an integer, got {value!r}. Pass a Python int such as 0 or 128.",
-        "zh-TW": "{name} 必須是整數，收到的是 {value!r}。請傳入 Python int，例如 0 或 128。",
+        "en": "{name} must be an integer, got {value!r}. Pass a Python int, a whole number (a float such as 2.0 is not "
+              "accepted).",
+        "zh-TW": "{name} 必須是整數，收到的是 {value!r}。請傳入 Python int 整數（不接受 2.0 這類浮點數）。",
     },
     "zero_point_out_of_range": {
         "en": ("{name}={value} is outside the range of {dtype}, [{low}, {high}]. "
@@ -77,6 +78,10 @@ register_messages({
     "not_positive": {
         "en": "{name}={value!r} must be at least 1 on every spatial axis. Use 1 for no {name}.",
         "zh-TW": "{name}={value!r} 在每個空間軸上都必須至少為 1。不需要 {name} 時請用 1。",
+    },
+    "not_positive_size": {
+        "en": "{name}={value!r} must be at least 1 on every spatial axis. Pass 1 or more.",
+        "zh-TW": "{name}={value!r} 在每個空間軸上都必須至少為 1。請傳入 1 或更大的值。",
     },
     "negative_padding": {
         "en": "padding={value!r} contains a negative amount. Padding adds positions, so use 0 or more.",
@@ -201,7 +206,9 @@ def expand_per_axis(name: str, value: object, rank: int, minimum: int = 1) -> tu
     else:
         values = (require_int(name, value),) * rank
     if any(item < minimum for item in values):
-        raise ValueError(localize("not_positive", name=name, value=value))
+        # A stride or dilation of 1 means "none"; a size such as kernel_size has no such meaning.
+        key = "not_positive" if name in ("stride", "dilation") else "not_positive_size"
+        raise ValueError(localize(key, name=name, value=value))
     return values
 
 

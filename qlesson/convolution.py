@@ -17,7 +17,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,17 @@ _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 # Largest integer magnitude below which every integer, and so every partial sum, is exact.
 _EXACT_LIMIT = {torch.float32: 2**24, torch.float64: 2**53}
+
+# Integer dtypes whose values, and so their zero points, are below 2**16 in magnitude. A value
+# minus a zero point is then below 2**17, which float32 and float64 represent exactly.
+_NARROW_DTYPES = (torch.uint8, torch.int8, torch.int16)
+
+# NOTE: an estimate from back-to-back calls on one core of the machine in docs/benchmarks.md
+# (torch 2.13). There a padded copy saved about 0.3 ns per element of the unfolded matrix of a
+# Slow3d convolution and cost about 10 µs per call, so the two break even near 2**15 elements.
+# Both inputs measured above 2**16 gained: conv_integer on (1, 8, 8, 16, 16) with 3 × 3 × 3
+# kernels took 0.71 to 0.76 × the float32 convolution with the copy and 1.03 to 1.09 × without.
+_MIN_UNFOLDED_FOR_PADDED_COPY = 2**16
 
 # NOTE: a teaching-size limit, chosen so that a typo such as padding=10**6 gets a message instead
 # of a failed allocation; 2**27 padded positions of float32 are 512 MiB per channel.
@@ -167,14 +178,37 @@ def _backend_is_exact(dtype: torch.dtype, x: torch.Tensor | None, w: torch.Tenso
         # A reduced fp32 precision ("bf16", "tf32") makes oneDNN round the operands.
         if torch.backends.mkldnn.conv.fp32_precision not in ("none", "ieee"):
             return False
+    return _selected_backend(*_probe_key(dtype, x, w, geometry, conv_padding)) in _EXACT_BACKENDS
+
+
+def _probe_key(dtype: torch.dtype, x: torch.Tensor, w: torch.Tensor, geometry: ConvGeometry,
+               conv_padding: tuple[int, ...] | None) -> tuple:
+    """Return the arguments of :func:`_selected_backend`, with ``conv_padding`` as in :func:`accumulation_dtype`."""
     if conv_padding is None:
         input_size = tuple(size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding))
         conv_padding = (0,) * geometry.rank
     else:
         input_size = geometry.input_size
-    key = (dtype, x.shape[0], geometry.in_channels, input_size, tuple(w.shape), geometry.stride,
-           tuple(conv_padding), geometry.dilation, geometry.groups, torch.get_num_threads())
-    return _selected_backend(*key) in _EXACT_BACKENDS
+    return (dtype, x.shape[0], geometry.in_channels, input_size, tuple(w.shape), geometry.stride,
+            tuple(conv_padding), geometry.dilation, geometry.groups, torch.get_num_threads())
+
+
+def _padded_copy_is_faster(x: torch.Tensor, w: torch.Tensor, geometry: ConvGeometry,
+                           conv_padding: tuple[int, ...]) -> bool:
+    """Return whether a copy padded beforehand convolves faster than letting torch add ``conv_padding``.
+
+    It can when torch runs the float32 convolution with its Slow3d algorithm (vol2col, then a
+    matrix product) at unit strides. With padding, the unfolding checks bounds element by element.
+    Without padding, it copies whole rows (``Unfold3dCopyKernelImpl`` in ATen's
+    ``native/Unfold3d.cpp``). The padded copy itself costs a few more torch calls, so it pays off
+    only once the unfolded matrix is large.
+    """
+    if any(stride != 1 for stride in geometry.stride):
+        return False
+    unfolded = x.shape[0] * geometry.groups * geometry.taps * math.prod(geometry.output_size)
+    if unfolded < _MIN_UNFOLDED_FOR_PADDED_COPY:
+        return False
+    return _selected_backend(*_probe_key(torch.float32, x, w, geometry, conv_padding)) == "Slow3d"
 
 
 @functools.lru_cache(maxsize=256)
@@ -211,12 +245,63 @@ def _conv_exact(x_centered: torch.Tensor, w_centered: torch.Tensor, geometry: Co
 
 
 def _center(x: torch.Tensor, x_zp: int, carrier: torch.dtype) -> torch.Tensor:
-    """Return ``x − x_zp`` in ``carrier``, exact because every difference fits it."""
-    if x.dtype in (torch.uint8, torch.int8, torch.int16) and carrier != torch.int64:
-        # Such values and their zero points are below 2**16, so the carrier represents them exactly.
-        return x.to(carrier).sub_(x_zp)
+    """Return ``x − x_zp`` in ``carrier`` as a new tensor, exact because every difference fits it."""
+    if x.dtype in _NARROW_DTYPES and carrier != torch.int64:
+        # The float carrier represents such values, their zero points and the differences exactly.
+        centered = x.to(carrier)
+        return centered.sub_(x_zp) if x_zp else centered
     # x_q itself may not fit the carrier (int32 x near a large zero point), while x_q − x_zp does.
     return (x.to(torch.int64) - x_zp).to(carrier)
+
+
+def _center_weights(w: torch.Tensor, w_zp: int | torch.Tensor, carrier: torch.dtype) -> torch.Tensor:
+    """Return ``w − w_zp`` in ``carrier`` as a new tensor, for one zero point or one per output channel."""
+    if isinstance(w_zp, torch.Tensor):
+        w_zp = _channel_view(w_zp, w.dim() - 2)
+    if w.dtype in _NARROW_DTYPES and carrier != torch.int64:
+        # Exact for the same reason as in _center.
+        centered = w.to(carrier)
+        if isinstance(w_zp, torch.Tensor):
+            return centered.sub_(w_zp.to(carrier))
+        return centered.sub_(w_zp) if w_zp else centered
+    return (w.to(torch.int64) - w_zp).to(carrier)
+
+
+def _weight_zero_point(value: object, dtype: torch.dtype, channels: int) -> int | torch.Tensor:
+    """Validate ``w_zero_point`` as ``_checks.check_channel_zero_point`` does, but keep a single one an int."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        return _checks.check_channel_zero_point("w_zero_point", value, dtype, channels)
+    return _checks.check_zero_point("w_zero_point", value, dtype)
+
+
+def _max_distance(dtype: torch.dtype, zp_low: int, zp_high: int) -> int:
+    """Return max |v − zp| over every value v of integer ``dtype`` and every zp in [zp_low, zp_high]."""
+    low, high = _checks.dtype_range(dtype)
+    return max(high - zp_low, zp_high - low)
+
+
+def _dtype_bound(x_dtype: torch.dtype, x_zp: int, w_dtype: torch.dtype, w_zp: int | torch.Tensor,
+                 geometry: ConvGeometry) -> int:
+    """Return ``taps · max|x − x_zp| · max|w − w_zp|`` over the whole ranges of the dtypes, reading no data.
+
+    The range of ``x_dtype`` contains 0, so this also bounds the tap ``0 − x_zp`` that
+    naive_zero_pad and border_correction pad with.
+    """
+    w_zp_low, w_zp_high = (w_zp, w_zp) if isinstance(w_zp, int) else (int(value) for value in torch.aminmax(w_zp))
+    return geometry.taps * _max_distance(x_dtype, x_zp, x_zp) * _max_distance(w_dtype, w_zp_low, w_zp_high)
+
+
+def _data_bound(x: torch.Tensor, x_zp: int, w: torch.Tensor, w_zp: int | torch.Tensor, geometry: ConvGeometry,
+                method: str) -> int:
+    """Return ``taps · max|x − x_zp| · max|w − w_zp|`` over the values present, and raise if it exceeds int64."""
+    max_w = int(_center_weights(w, w_zp, torch.int64).abs().max())
+    max_x = _extreme_distance(x, x_zp)
+    if method in ("naive_zero_pad", "border_correction") and any(
+            amount for pair in geometry.padding for amount in pair):
+        max_x = max(max_x, abs(x_zp))  # a zero-padded tap contributes (0 − x_zp)
+    bound = geometry.taps * max_x * max_w
+    _check_accumulator_bound(bound)
+    return bound
 
 
 def _extreme_distance(tensor: torch.Tensor, zero_point: int | torch.Tensor) -> int:
@@ -232,6 +317,85 @@ def _extreme_distance(tensor: torch.Tensor, zero_point: int | torch.Tensor) -> i
 def _channel_view(values: torch.Tensor, rank: int) -> torch.Tensor:
     """Reshape a per-output-channel vector so it broadcasts on axis 0 of a weight or axis 1 of an output."""
     return values.view(-1, *([1] * (rank + 1)))
+
+
+class _CallPlan(NamedTuple):
+    """Validated arguments of a :func:`conv_integer` call and the choices they fix without reading x or w."""
+
+    geometry: ConvGeometry
+    x_zp: int
+    w_zp: int | torch.Tensor
+    #: ``taps · max|x − x_zp| · max|w − w_zp|`` over the whole ranges of the dtypes.
+    dtype_bound: int
+    #: The symmetric padding that torch adds itself, or None when x is padded beforehand.
+    torch_pads: tuple[int, ...] | None
+
+
+# Plans of recent calls, keyed by the dtypes and shapes of x and w, the other arguments and the
+# torch thread count (see _plan_key), and emptied when full. Only calls that passed every check
+# are stored, so a call with invalid arguments raises each time.
+_PLANS: dict[tuple, _CallPlan] = {}
+_MAX_PLANS = 256
+
+
+def _is_plain_int_tuple(value: object) -> bool:
+    """Return whether ``value`` is an int or a tuple that nests only ints, with no bool or other int-like type."""
+    if type(value) is int:
+        return True
+    return type(value) is tuple and all(_is_plain_int_tuple(item) for item in value)
+
+
+def _plan_key(x: object, w: object, x_zero_point: object, w_zero_point: object, stride: object, padding: object,
+              dilation: object, groups: object, method: object) -> tuple | None:
+    """Return the key under which a call's plan is stored, or None when the call is not cached.
+
+    The key fixes the outcome of every check, because the checks read only the dtypes and shapes
+    of x and w and the values of the other arguments. Calls with arguments of other types are
+    validated every time: ``True`` and NumPy's ``True`` equal ``1`` but are rejected, lists are
+    unhashable, and a tensor hashes by identity.
+    """
+    if not (isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor)):
+        return None
+    if type(x_zero_point) is not int or type(w_zero_point) is not int or type(method) is not str:
+        return None
+    if not all(_is_plain_int_tuple(value) for value in (stride, padding, dilation, groups)):
+        return None
+    # The thread count is part of the key because torch's choice of algorithm depends on it.
+    return (x.dtype, x.shape, w.dtype, w.shape, x_zero_point, w_zero_point, stride, padding, dilation, groups,
+            method, torch.get_num_threads())
+
+
+def _make_plan(x: object, w: object, x_zero_point: object, w_zero_point: object, stride: object, padding: object,
+               dilation: object, groups: object, method: object) -> _CallPlan:
+    """Validate every argument of :func:`conv_integer` and return the plan of the call."""
+    x, w = _validate_conv_inputs(x, w)
+    method = _checks.check_method(method, METHODS)
+    geometry = conv_geometry(tuple(x.shape[2:]), x.shape[1], tuple(w.shape),
+                             stride=stride, padding=padding, dilation=dilation, groups=groups)
+    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
+    w_zp = _weight_zero_point(w_zero_point, w.dtype, geometry.out_channels)
+    dtype_bound = _dtype_bound(x.dtype, x_zp, w.dtype, w_zp, geometry)
+
+    symmetric = tuple(before for before, after in geometry.padding if before == after)
+    torch_pads = symmetric if method == "zero_point_pad" and len(symmetric) == geometry.rank else None
+    if torch_pads is not None and any(torch_pads) and _padded_copy_is_faster(x, w, geometry, torch_pads):
+        torch_pads = None
+    return _CallPlan(geometry, x_zp, w_zp, dtype_bound, torch_pads)
+
+
+def _call_plan(x: object, w: object, x_zero_point: object, w_zero_point: object, stride: object, padding: object,
+               dilation: object, groups: object, method: object) -> _CallPlan:
+    """Return the plan of a call, from ``_PLANS`` when a call with the same key passed the checks before."""
+    arguments = (x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, method)
+    key = _plan_key(*arguments)
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        plan = _make_plan(*arguments)
+        if key is not None:
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    return plan
 
 
 def conv_integer(
@@ -272,51 +436,46 @@ def conv_integer(
     Returns:
         int64 tensor (N, C_out, *out_spatial). The three exact methods return the same integers.
     """
-    x, w = _validate_conv_inputs(x, w)
-    method = _checks.check_method(method, METHODS)
-    rank = x.dim() - 2
-    geometry = conv_geometry(tuple(x.shape[2:]), x.shape[1], tuple(w.shape),
-                             stride=stride, padding=padding, dilation=dilation, groups=groups)
-    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
-    w_zp = _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, geometry.out_channels)
+    plan = _call_plan(x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, method)
+    geometry, x_zp, w_zp, torch_pads = plan.geometry, plan.x_zp, plan.w_zp, plan.torch_pads
 
-    w_centered = w.to(torch.int64) - _channel_view(w_zp, rank)
-    max_w = int(w_centered.abs().max())
-    max_x = _extreme_distance(x, x_zp)
-    if method in ("naive_zero_pad", "border_correction") and any(
-            amount for pair in geometry.padding for amount in pair):
-        max_x = max(max_x, abs(x_zp))  # a zero-padded tap contributes (0 − x_zp)
-    bound = geometry.taps * max_x * max_w
-    _check_accumulator_bound(bound)
-    symmetric = tuple(before for before, after in geometry.padding if before == after)
-    torch_pads = symmetric if method == "zero_point_pad" and len(symmetric) == rank else None
+    # A dtype bound below 2**24 gives accumulation_dtype the same result as the bound of the data,
+    # which is no larger. Above it, the data may still allow float32 or float64, or may exceed
+    # int64, which raises.
+    bound = plan.dtype_bound
+    if bound >= _EXACT_LIMIT[torch.float32]:
+        bound = _data_bound(x, x_zp, w, w_zp, geometry, method)
     carrier = accumulation_dtype(bound, x=x, w=w, geometry=geometry, conv_padding=torch_pads)
+    w_centered = _center_weights(w, w_zp, carrier)
 
     if method == "skip_taps":
         return _conv_skip_taps(x, x_zp, w_centered, geometry, carrier)
 
-    x_centered = _center(x, x_zp, carrier)
-    if method == "zero_point_pad":
+    if torch_pads is not None:
         # Padding x_q with x_zp is padding the centered values with real 0, which torch's own
         # zero padding does without a padded copy when the padding is symmetric.
-        if torch_pads is not None:
-            return _conv_exact(x_centered, w_centered, geometry, carrier, conv_padding=torch_pads)
-        padded = F.pad(x_centered, geometry.torch_padding, value=0)
-        return _conv_exact(padded, w_centered, geometry, carrier)
+        return _conv_exact(_center(x, x_zp, carrier), w_centered, geometry, carrier, conv_padding=torch_pads)
 
-    # naive_zero_pad and border_correction pad x_q with the integer 0, which is −x_zp once centered.
-    padded = _pad_constant(x_centered, geometry, -x_zp)
-    naive = _conv_exact(padded, w_centered, geometry, carrier)
-    if method == "naive_zero_pad":
-        return naive
-    return naive - _padding_error(geometry, w_centered, x_zp).unsqueeze(0)
+    # zero_point_pad pads x_q with x_zp, the integer for real 0. naive_zero_pad and
+    # border_correction pad it with the integer 0, which is −x_zp once centered.
+    pad_value = x_zp if method == "zero_point_pad" else 0
+    padded = _center(_pad_constant(x, geometry, pad_value), x_zp, carrier)
+    result = _conv_exact(padded, w_centered, geometry, carrier)
+    if method != "border_correction":
+        return result
+    return result - _padding_error(geometry, _center_weights(w, w_zp, torch.int64), x_zp).unsqueeze(0)
 
 
 def _pad_constant(tensor: torch.Tensor, geometry: ConvGeometry, value: int) -> torch.Tensor:
     """Pad the spatial axes with the integer ``value``, exactly for any int64 value.
 
-    ``F.pad`` passes its fill value through a double, which rounds integers beyond 2**53.
+    Returns ``tensor`` itself when there is no padding.
     """
+    if not any(amount for pair in geometry.padding for amount in pair):
+        return tensor
+    if abs(value) <= _EXACT_LIMIT[torch.float64]:
+        return F.pad(tensor, geometry.torch_padding, value=value)
+    # F.pad passes its fill value through a double, which rounds integers beyond 2**53.
     padded_size = [size + before + after for size, (before, after) in zip(geometry.input_size, geometry.padding)]
     padded = torch.full((*tensor.shape[:2], *padded_size), value, dtype=tensor.dtype)
     inside = tuple(slice(before, before + size) for size, (before, _) in zip(geometry.input_size, geometry.padding))

@@ -5,6 +5,8 @@ parameters that :func:`qlesson.conv_integer` and :func:`qlesson.qlinear_conv` ta
 engine on the CPU and returns its integer output as a torch tensor. A configuration that the
 engine cannot run raises :class:`UnsupportedConfiguration` before the engine is called, with the
 reason in the active language. An unexpected failure inside the engine raises :class:`EngineError`.
+Where an engine's int32 accumulator would wrap around, the runner raises ``OverflowError`` before
+the engine is called instead of returning the wrapped result.
 
 Engines:
 
@@ -28,6 +30,7 @@ notice that the warning links to.
 from __future__ import annotations
 
 import contextlib
+import math
 import platform
 import re
 import warnings
@@ -38,9 +41,10 @@ import numpy as np
 import torch
 
 from . import _checks
-from .convolution import ConvGeometry, conv_geometry
+from .convolution import ConvGeometry, conv_geometry, conv_integer
 from .i18n import localize, register_messages
 from .qlinear import _check_bias, _check_operand, _check_zero_point_dtype, _scale_tensor
+from .requantization import INT32_MAX, INT32_MIN, wrap_int32
 
 #: Start of the message of PyTorch 2.13's deprecation warning for quantized tensor creation.
 TORCH_QUANTIZED_DEPRECATION = (
@@ -53,6 +57,10 @@ _OPSET = 21
 _IR_VERSION = 10
 
 register_messages({
+    "engines.not_a_geometry": {
+        "en": "geometry must be a qlesson.ConvGeometry, got {kind}. Build one with qlesson.conv_geometry(...).",
+        "zh-TW": "geometry 必須是 qlesson.ConvGeometry，收到的是 {kind}。請用 qlesson.conv_geometry(...) 建立。",
+    },
     "engines.unsupported": {
         "en": "{engine} cannot run this configuration: {reason}",
         "zh-TW": "{engine} 無法執行這個設定：{reason}",
@@ -103,6 +111,32 @@ register_messages({
         "en": "it has no kernel for these types ({detail}).",
         "zh-TW": "它沒有這些型別的核心實作（{detail}）。",
     },
+    "engines.int32_wrap": {
+        "en": ("{engine} accumulates in int32, and that accumulator would wrap around at {count} of {total} outputs. "
+               "At index {index} {quantity} is {exact} but int32 holds {wrapped}. {fix}"),
+        "zh-TW": ("{engine} 以 int32 累加，這個累加器會在 {total} 個輸出中的 {count} 個繞回（wrap around）。"
+                  "在索引 {index}，{quantity}是 {exact}，但 int32 存放的是 {wrapped}。{fix}"),
+    },
+    "engines.int32_wrap.sum": {
+        "en": "the exact sum of products",
+        "zh-TW": "乘積的精確和",
+    },
+    "engines.int32_wrap.sum_with_bias": {
+        "en": "the exact sum of products plus bias",
+        "zh-TW": "乘積的精確和加上偏置（bias）",
+    },
+    "engines.int32_wrap.fix_conv_integer": {
+        "en": ("Use qlesson.conv_integer(...), which accumulates in int64, or use fewer taps or narrower operand "
+               "ranges; qlesson.accumulator_bound(...) gives the worst case."),
+        "zh-TW": ("請改用以 int64 累加的 qlesson.conv_integer(...)，或減少取樣點（tap）、縮小運算元範圍；"
+                  "qlesson.accumulator_bound(...) 會算出最壞情況。"),
+    },
+    "engines.int32_wrap.fix_qlinear_conv": {
+        "en": ("Use fewer taps, narrower operand ranges or a smaller bias; qlesson.conv_integer(...) accumulates "
+               "in int64 and returns the exact sums."),
+        "zh-TW": ("請減少取樣點（tap）、縮小運算元範圍或使用較小的偏置；qlesson.conv_integer(...) 以 int64 累加，"
+                  "會傳回精確的和。"),
+    },
     "engines.shape_mismatch": {
         "en": "result has shape {result_shape} but reference has shape {reference_shape}; compare outputs of the same problem.",
         "zh-TW": "result 的形狀是 {result_shape}，reference 的形狀是 {reference_shape}；請比較同一個問題的輸出。",
@@ -144,12 +178,30 @@ def _weight_zero_points(w_zero_point: object, w: torch.Tensor) -> torch.Tensor:
     return _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, w.shape[0])
 
 
+def _quantized_zero_points(x_zero_point: object, x: torch.Tensor, w_zero_point: object,
+                           w: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Validate the zero points of ``x`` and ``w`` as ONNX does: a tensor must have its operand's dtype."""
+    _check_zero_point_dtype("x_zero_point", x_zero_point, "x", x.dtype)
+    _check_zero_point_dtype("w_zero_point", w_zero_point, "w", w.dtype)
+    return _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype), _weight_zero_points(w_zero_point, w)
+
+
+def _float32_scales(x_scale: object, w_scale: object, y_scale: object,
+                    channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Validate the three scales and return them as float32 tensors, with whether ``w_scale`` is per-channel."""
+    per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
+    return (_scale_tensor("x_scale", x_scale, None), _scale_tensor("w_scale", w_scale, channels),
+            _scale_tensor("y_scale", y_scale, None), per_channel)
+
+
 def padding_only_axis(geometry: ConvGeometry) -> int | None:
     """Return the first spatial axis on which no tap of any output reaches the input, or ``None``.
 
     On such an axis every output window lies entirely in the padding, so every output equals its
     bias alone (a tap in the padding contributes ``(x_zp − x_zp)(w − w_zp) = 0``).
     """
+    if not isinstance(geometry, ConvGeometry):
+        raise TypeError(localize("engines.not_a_geometry", kind=type(geometry).__name__))
     for axis, (size, kernel, stride, dilation, (before, _)) in enumerate(zip(
             geometry.input_size, geometry.kernel_size, geometry.stride, geometry.dilation, geometry.padding)):
         out_size = geometry.output_size[axis]
@@ -193,6 +245,49 @@ def _onnx_attributes(geometry: ConvGeometry) -> dict[str, object]:
         "pads": [before for before, _ in geometry.padding] + [after for _, after in geometry.padding],
         "group": geometry.groups,
     }
+
+
+def _check_int32_accumulator(engine: str, fix_key: str, x: torch.Tensor, w: torch.Tensor, x_zp: int,
+                             w_zp: torch.Tensor, bias: torch.Tensor | None, geometry: ConvGeometry, *,
+                             accumulator_must_fit: bool) -> None:
+    """Raise ``OverflowError`` where an engine's int32 accumulator, bias included, would wrap around.
+
+    The sum of products plus ``bias`` must always fit int32. With ``accumulator_must_fit`` the sum
+    before the bias must fit too. ONNX Runtime 1.31 returns the exact result modulo 2^32, so an
+    accumulator that the bias brings back into range comes out right (``tests/test_engines.py``
+    checks this). PyTorch 2.13's fbgemm, x86 and onednn engines returned wrong values in that case
+    on an x86-64 CPU with AVX512-VNNI, so PyTorch's accumulator must fit on its own.
+
+    The exact sums are computed only when the bound ``max|x − x_zp| · max|w − w_zp| · taps +
+    max|bias|`` exceeds int32, so ordinary problems do not pay for a second convolution. The
+    engines pad with ``x_zp``, so padded taps add 0 to the bound.
+    """
+    taps = math.prod(w.shape[1:])
+    x_distance = max(int(x.max()) - x_zp, x_zp - int(x.min()))
+    w_offsets = w.to(torch.int64) - w_zp.view(-1, *([1] * (w.dim() - 1)))
+    w_distance = int(w_offsets.abs().max())
+    bias_max = 0 if bias is None else int(bias.abs().max())
+    if taps * x_distance * w_distance + bias_max <= INT32_MAX:
+        return
+
+    accumulator = conv_integer(x, w, x_zp, w_zp, stride=geometry.stride, padding=geometry.padding,
+                               dilation=geometry.dilation, groups=geometry.groups, method="zero_point_pad")
+    sums = []
+    if bias is None or accumulator_must_fit:
+        sums.append(("engines.int32_wrap.sum", accumulator))
+    if bias is not None:
+        sums.append(("engines.int32_wrap.sum_with_bias",
+                     accumulator + bias.view(1, -1, *([1] * (accumulator.dim() - 2)))))
+    for quantity, exact in sums:
+        outside = (exact < INT32_MIN) | (exact > INT32_MAX)
+        if not bool(outside.any()):
+            continue
+        first = tuple(int(i) for i in outside.nonzero()[0])
+        value = int(exact[first])
+        raise OverflowError(localize(
+            "engines.int32_wrap", engine=engine, count=int(outside.sum()), total=exact.numel(), index=first,
+            quantity=localize(quantity), exact=value, wrapped=int(wrap_int32(torch.tensor(value))),
+            fix=localize(fix_key)))
 
 
 def _run_onnx_node(op_type: str, x: torch.Tensor, initializers: dict[str, np.ndarray], input_names: list[str],
@@ -248,16 +343,19 @@ def onnxruntime_conv_integer(
     :func:`qlesson.conv_integer`. ONNX Runtime 1.31 runs uint8 and int8 for both ``x`` and ``w``,
     1 to 3 spatial axes, groups and asymmetric padding, but only one weight zero point: equal
     per-channel zero points are passed as one value, different ones raise
-    :class:`UnsupportedConfiguration`.
+    :class:`UnsupportedConfiguration`. An accumulator outside the int32 range raises
+    ``OverflowError`` with the exact value, where ONNX Runtime would return it wrapped.
     """
     x = _check_operand("x", x)
     w = _check_operand("w", w)
     geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
     x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
     w_zp = _weight_zero_points(w_zero_point, w)
+    engine = "ONNX Runtime ConvInteger"
     if bool((w_zp != w_zp[0]).any()):
-        raise _unsupported("ONNX Runtime ConvInteger", "engines.reason.per_channel_zero_point",
-                           values=w_zp.tolist())
+        raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
+    _check_int32_accumulator(engine, "engines.int32_wrap.fix_conv_integer", x, w, x_zp, w_zp, None, geometry,
+                             accumulator_must_fit=True)
     from onnx import TensorProto
 
     initializers = {
@@ -292,20 +390,18 @@ def onnxruntime_qlinear_conv(
     :func:`qlesson.qlinear_conv`; compare with ``qlinear_conv(..., rounding="float")``. ONNX Runtime
     1.31 registers two CPU kernels, uint8 ``x`` and output with uint8 or int8 ``w``, and int8 for
     all three (``qlinearconv.cc``), and requires one weight zero point for all channels. Other
-    configurations raise :class:`UnsupportedConfiguration`. ``w``, the scales, zero points and
-    bias are constant initializers, as in a deployed model, so the prepacked weight paths run.
+    configurations raise :class:`UnsupportedConfiguration`. An accumulator plus bias outside the
+    int32 range raises ``OverflowError`` with the exact value, where ONNX Runtime would requantize
+    it wrapped. ``w``, the scales, zero points and bias are constant initializers, as in a deployed
+    model, so the prepacked weight paths run.
     """
     engine = "ONNX Runtime QLinearConv"
     x = _check_operand("x", x)
     w = _check_operand("w", w)
     geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
     channels = geometry.out_channels
-    for name, zero_point, tensor_name, dtype in (("x_zero_point", x_zero_point, "x", x.dtype),
-                                                 ("w_zero_point", w_zero_point, "w", w.dtype),
-                                                 ("y_zero_point", y_zero_point, "out_dtype", out_dtype)):
-        _check_zero_point_dtype(name, zero_point, tensor_name, dtype)
-    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
-    w_zp = _weight_zero_points(w_zero_point, w)
+    x_zp, w_zp = _quantized_zero_points(x_zero_point, x, w_zero_point, w)
+    _check_zero_point_dtype("y_zero_point", y_zero_point, "out_dtype", out_dtype)
     if out_dtype not in (torch.uint8, torch.int8):
         raise ValueError(localize("qlinear.bad_out_dtype", value=out_dtype))
     y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, out_dtype)
@@ -316,10 +412,10 @@ def onnxruntime_qlinear_conv(
                            w_dtype=_dtype_name(w.dtype), y_dtype=_dtype_name(out_dtype))
     if bool((w_zp != w_zp[0]).any()):
         raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
-    x_scale32 = _scale_tensor("x_scale", x_scale, None)
-    w_scale32 = _scale_tensor("w_scale", w_scale, channels)
-    y_scale32 = _scale_tensor("y_scale", y_scale, None)
-    per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
+    x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
+    bias_values = None if bias is None else _check_bias(bias, channels)
+    _check_int32_accumulator(engine, "engines.int32_wrap.fix_qlinear_conv", x, w, x_zp, w_zp, bias_values,
+                             geometry, accumulator_must_fit=False)
 
     x_type, w_type = x.numpy().dtype, w.numpy().dtype
     initializers = {
@@ -331,8 +427,8 @@ def onnxruntime_qlinear_conv(
         "y_scale": np.array(y_scale32[0].item(), dtype=np.float32),
         "y_zero_point": np.array(y_zp, dtype=x_type),
     }
-    if bias is not None:
-        initializers["bias"] = _check_bias(bias, channels).to(torch.int32).numpy()
+    if bias_values is not None:
+        initializers["bias"] = bias_values.to(torch.int32).numpy()
     from onnx import helper
 
     return _run_onnx_node("QLinearConv", x, initializers, ["x", *initializers],
@@ -397,6 +493,8 @@ def torch_quantized_conv(
         UnsupportedConfiguration: ``x`` not uint8, ``w`` not int8, asymmetric padding, ``"relu6"``,
             an engine this build lacks, nonzero weight zero points on ``onednn``, or, on ``onednn``
             and ``x86``, a convolution that reads only padding (:func:`padding_only_axis`).
+        OverflowError: the sum of products, or that sum plus ``bias``, leaves the int32 range, where
+            the engine would return a wrapped result.
     """
     available = torch_quantized_engines()
     label = f"PyTorch {torch.__version__} quantized engine {engine!r}"
@@ -413,10 +511,7 @@ def torch_quantized_conv(
     if activation not in (None, "relu"):
         raise _unsupported(label, "engines.reason.activation", value=activation)
     channels = geometry.out_channels
-    _check_zero_point_dtype("x_zero_point", x_zero_point, "x", x.dtype)
-    _check_zero_point_dtype("w_zero_point", w_zero_point, "w", w.dtype)
-    x_zp = _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype)
-    w_zp = _weight_zero_points(w_zero_point, w)
+    x_zp, w_zp = _quantized_zero_points(x_zero_point, x, w_zero_point, w)
     y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, torch.uint8)
     if engine == "onednn" and bool((w_zp != 0).any()):
         raise _unsupported(label, "engines.reason.weight_zero_point_nonzero", values=w_zp.tolist())
@@ -426,14 +521,14 @@ def torch_quantized_conv(
     dead_axis = padding_only_axis(geometry)
     if engine in ("onednn", "x86") and dead_axis is not None:
         raise _unsupported(label, "engines.reason.onednn_padding_only", axis=dead_axis, version=torch.__version__)
-    x_scale32 = _scale_tensor("x_scale", x_scale, None)
-    w_scale32 = _scale_tensor("w_scale", w_scale, channels)
-    y_scale32 = _scale_tensor("y_scale", y_scale, None)
-    per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
+    x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
+    bias_values = None if bias is None else _check_bias(bias, channels)
+    _check_int32_accumulator(label, "engines.int32_wrap.fix_qlinear_conv", x, w, x_zp, w_zp, bias_values, geometry,
+                             accumulator_must_fit=True)
     bias_float = None
-    if bias is not None:
+    if bias_values is not None:
         product32 = x_scale32 * w_scale32  # float32, as the engines compute x_scale · w_scale
-        bias_float = (_check_bias(bias, channels).to(torch.float64) * product32.to(torch.float64)).to(torch.float32)
+        bias_float = (bias_values.to(torch.float64) * product32.to(torch.float64)).to(torch.float32)
 
     rank = geometry.rank
     prepack = getattr(torch.ops.quantized, f"conv{rank}d_prepack")

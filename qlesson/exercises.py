@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .i18n import get_language, localize, register_messages
+from .i18n import LANGUAGES, get_language, localize, register_messages
 
 register_messages({
     "exercise.unanswered": {
@@ -20,6 +20,12 @@ register_messages({
     "exercise.wrong": {
         "en": "Not yet. Hint: {hint}",
         "zh-TW": "還不對。提示：{hint}",
+    },
+    "exercise.bad_hint": {
+        "en": "hint must map every language tag {languages} to a string, got {value!r}; "
+              "add the missing {missing} text, as in {{'en': '…', 'zh-TW': '…'}}",
+        "zh-TW": "hint 必須為每個語言標籤 {languages} 各給一個字串，收到的是 {value!r}；"
+                 "請補上缺少的 {missing} 文字，例如 {{'en': '…', 'zh-TW': '…'}}",
     },
     "exercise.wrong_shape": {
         "en": "Not yet: the answer has shape {shape}, the expected shape is {expected}.",
@@ -45,6 +51,14 @@ def check_answer(answer: object, expected: object, hint: dict[str, str]) -> Feed
     ``answer`` and ``expected`` are ints or integer tensors; ``hint`` maps each language tag to a
     hint that is shown, in the active language, when the answer is wrong.
     """
+    # The hint is checked before the answer, so a missing translation shows up on the first run.
+    missing = [language for language in LANGUAGES
+               if not isinstance(hint, dict) or not isinstance(hint.get(language), str)]
+    if missing:
+        separator = "、" if get_language() == "zh-TW" else ", "
+        error = ValueError if isinstance(hint, dict) else TypeError
+        raise error(localize("exercise.bad_hint", languages=LANGUAGES, value=hint,
+                             missing=separator.join(repr(language) for language in missing)))
     if answer is None:
         return Feedback(False, localize("exercise.unanswered"))
     if isinstance(expected, torch.Tensor):

@@ -34,6 +34,12 @@ def _normalize(language: str) -> str:
     )
 
 
+_catalog["i18n.unknown_key"] = {
+    "en": "no message is registered under the key {key!r}; qlesson.i18n.message_keys() lists the keys",
+    "zh-TW": "沒有以 {key!r} 為鍵登錄的訊息；qlesson.i18n.message_keys() 會列出所有的鍵",
+}
+
+
 def set_language(language: str) -> None:
     """Set the language of messages, labels and figure text: ``"en"`` or ``"zh-TW"``.
 
@@ -65,8 +71,12 @@ def register_messages(messages: Mapping[str, Mapping[str, str]]) -> None:
 
 def localize(key: str, /, language: str | None = None, **fields: object) -> str:
     """Format message ``key`` with ``fields`` in ``language`` (default: the active language)."""
-    templates = _catalog[key]
-    return templates[_normalize(language) if language else _active].format(**fields)
+    language = _normalize(language) if language else _active
+    templates = _catalog.get(key) if isinstance(key, str) else None
+    if templates is None:
+        error = KeyError if isinstance(key, str) else TypeError
+        raise error(_catalog["i18n.unknown_key"][language].format(key=key))
+    return templates[language].format(**fields)
 
 
 def tr(en: str, zh_tw: str) -> str:

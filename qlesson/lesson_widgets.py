@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import ipywidgets
 import matplotlib
 import torch
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import _checks
+from ._canvas import CachingCanvasAgg, StoredBackground
 from .borders import border_regions
 from .convolution import conv_geometry, conv_integer
 from .expansion import FourTerms, four_terms, window_sum
@@ -379,17 +379,23 @@ def _blank_axes(figure: Figure, index: int, rect: list[float]) -> Axes:
 
 
 class _ReusedFigure:
-    """The figure an explorer redraws on every update, with an Agg canvas of its own.
+    """The figure an explorer redraws on every update, with a :class:`CachingCanvasAgg` of its own.
 
     A figure without a canvas gets a new Agg canvas and renderer on every ``savefig``, which
     discards matplotlib's caches of text layout and of the mathtext of log-scale tick labels.
     The figure is replaced when the language changes, because tick labels keep the font family
     they were created with.
+
+    ``background_key``, for a figure of one axes, returns a key of everything drawn below
+    :attr:`StoredBackground.ZORDER`. While the key stays the same, those pixels are copied from
+    the previous update instead of drawn again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, background_key: Callable[[Figure], Hashable] | None = None) -> None:
         self._figure: Figure | None = None
         self._language = ""
+        self._background_key = background_key
+        self._background: StoredBackground | None = None
 
     def draw(self, draw: Callable[[Figure | None], Figure]) -> bytes:
         """Call ``draw`` with the kept figure (None at first or after a language change) and return the PNG."""
@@ -397,9 +403,12 @@ class _ReusedFigure:
             self._figure, self._language = None, get_language()
         figure = draw(self._figure)
         if figure is not self._figure:
-            FigureCanvasAgg(figure)
+            CachingCanvasAgg(figure)
             self._figure = figure
-        return figure_to_png(figure)
+            self._background = StoredBackground(figure.axes[0]) if self._background_key else None
+        if self._background is None:
+            return figure_to_png(figure)
+        return self._background.render(self._background_key(figure), lambda: figure_to_png(figure))
 
 
 def _message_figure(text: str) -> Figure:
@@ -677,8 +686,9 @@ class FourTermsExplorer(ipywidgets.VBox):
         # stay the same, as they do for changes of w_zp and of the window sum, and only its values change.
         key = (tuple(error.shape), regions.numpy().tobytes(), get_language())
         if key != self._heatmap_key or not refresh_error_heatmaps(self._heatmap, error):
+            previous = self._heatmap
             self._heatmap = error_heatmaps(error, regions=regions, title=localize("lesson_widgets.term_title"))
-            FigureCanvasAgg(self._heatmap)
+            CachingCanvasAgg(self._heatmap, replaces=previous)
             self._heatmap_key = key
         return figure_to_png(self._heatmap)
 

@@ -54,6 +54,22 @@ register_messages({
         "zh-TW": ("第 {channel} 個通道的偏置 {value} 以 x_scale · w_scale 為單位是 {quantized}，超出 int32。"
                   "請選擇較大的縮放因子或較小的偏置。"),
     },
+    "pipeline.not_quantized_conv": {
+        "en": "problem must be a qlesson.QuantizedConv, got {kind}. Build one with qlesson.quantize_conv_layer(...).",
+        "zh-TW": "problem 必須是 qlesson.QuantizedConv，收到的是 {kind}。請用 qlesson.quantize_conv_layer(...) 建立。",
+    },
+    "pipeline.not_engine_outputs": {
+        "en": ("outputs must be a tuple or list of qlesson.EngineOutput, got {kind}. "
+               "Pass the result of qlesson.run_engines(problem)."),
+        "zh-TW": ("outputs 必須是由 qlesson.EngineOutput 組成的 tuple 或 list，收到的是 {kind}。"
+                  "請傳入 qlesson.run_engines(problem) 的結果。"),
+    },
+    "pipeline.not_engine_output": {
+        "en": ("outputs[{index}] must be a qlesson.EngineOutput, got {kind}. "
+               "Pass the result of qlesson.run_engines(problem)."),
+        "zh-TW": ("outputs[{index}] 必須是 qlesson.EngineOutput，收到的是 {kind}。"
+                  "請傳入 qlesson.run_engines(problem) 的結果。"),
+    },
     "pipeline.bad_method": {
         "en": "method={value!r} is not one of {choices}.",
         "zh-TW": "method={value!r} 不是 {choices} 之一。",
@@ -390,6 +406,12 @@ class EngineOutput:
     values: torch.Tensor
 
 
+def _require_problem(problem: object) -> QuantizedConv:
+    if not isinstance(problem, QuantizedConv):
+        raise TypeError(localize("pipeline.not_quantized_conv", kind=type(problem).__name__))
+    return problem
+
+
 def run_engines(problem: QuantizedConv) -> tuple[EngineOutput, ...]:
     """Run ``problem`` through ONNX Runtime (``ConvInteger``, ``QLinearConv``) and every PyTorch quantized engine.
 
@@ -401,6 +423,7 @@ def run_engines(problem: QuantizedConv) -> tuple[EngineOutput, ...]:
         one :class:`EngineOutput` per engine and op, ONNX Runtime first, then the PyTorch engines
         in the order of ``torch.backends.quantized.supported_engines``.
     """
+    problem = _require_problem(problem)
     geometry = problem.geometry()
     outputs = [
         EngineOutput("ONNX Runtime", "ConvInteger",
@@ -470,6 +493,12 @@ def compare_engines(outputs: tuple[EngineOutput, ...], problem: QuantizedConv, *
     that makes the engine's output equal to it everywhere: the float32 rounding rule
     (``rounding="float"``), padding with ``x_zp`` (``method="zero_point_pad"``), or both.
     """
+    problem = _require_problem(problem)
+    if not isinstance(outputs, (tuple, list)):
+        raise TypeError(localize("pipeline.not_engine_outputs", kind=type(outputs).__name__))
+    for index, item in enumerate(outputs):
+        if not isinstance(item, EngineOutput):
+            raise TypeError(localize("pipeline.not_engine_output", index=index, kind=type(item).__name__))
     if rounding not in ROUNDINGS:
         raise ValueError(localize("pipeline.bad_rounding", value=rounding, choices=", ".join(ROUNDINGS)))
     if method not in METHODS:

@@ -15,6 +15,8 @@ Every kind of figure has one layout, fixed by the constants below in inches: a h
 from __future__ import annotations
 
 import io
+import math
+import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,6 +142,17 @@ register_messages({
     "plots.bad_error_against": {
         "en": "error_against={value!r} is not one of 'fixed', 'float'.",
         "zh-TW": "error_against={value!r} 不是 'fixed' 或 'float'。",
+    },
+    "plots.not_figure": {
+        "en": ("figure must be a matplotlib.figure.Figure, got {kind}. "
+               "Pass the Figure that a qlesson figure function returns, for example qlesson.error_heatmaps(...)."),
+        "zh-TW": ("figure 必須是 matplotlib.figure.Figure，收到的是 {kind}。"
+                  "請傳入 qlesson 繪圖函式傳回的 Figure，例如 qlesson.error_heatmaps(...) 的結果。"),
+    },
+    "plots.bad_dpi": {
+        "en": ("dpi={value!r} is invalid: the resolution is a number of dots per inch. "
+               "Pass a number above 0, for example the default {default}."),
+        "zh-TW": "dpi={value!r} 無效：解析度是每英吋的點數。請傳入大於 0 的數，例如預設值 {default}。",
     },
 })
 
@@ -721,12 +734,22 @@ def placeholder_figure(message: str) -> Figure:
     return figure
 
 
-def figure_to_png(figure: Figure, *, dpi: int = PNG_DPI) -> bytes:
+def figure_to_png(figure: Figure, *, dpi: float = PNG_DPI) -> bytes:
     """Render ``figure`` to PNG bytes; the same figure gives the same bytes on every call.
 
     The PNG carries no "Software" entry, so the bytes do not name the matplotlib version, and
     ``dpi`` is fixed instead of following ``rcParams["savefig.dpi"]``.
+
+    Raises:
+        TypeError: ``figure`` is not a :class:`matplotlib.figure.Figure`, or ``dpi`` is not a number.
+        ValueError: ``dpi`` is not a finite number above 0.
     """
+    if not isinstance(figure, Figure):
+        raise TypeError(localize("plots.not_figure", kind=type(figure).__name__))
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Real):
+        raise TypeError(localize("plots.bad_dpi", value=dpi, default=PNG_DPI))
+    if not (math.isfinite(dpi) and dpi > 0):
+        raise ValueError(localize("plots.bad_dpi", value=dpi, default=PNG_DPI))
     buffer = io.BytesIO()
     with _figure_context():
         figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})

@@ -35,6 +35,7 @@ from .requantization import (
     INT32_MAX,
     RoundingMismatch,
     accumulator_bound,
+    check_search_limit,
     max_taps_int32,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
@@ -324,6 +325,16 @@ def _draw_accumulator_bound(figure: Figure | None, taps: int, x_zero_point: int,
     return figure
 
 
+def _bound_background_key(figure: Figure) -> tuple:
+    """Return the axes limits of a figure of :func:`accumulator_bound_figure`.
+
+    They fix everything it draws below the data lines: the log axes with their ticks and labels,
+    and the "int32 can wrap" band from the int32 maximum to the top limit.
+    """
+    axes = figure.axes[0]
+    return axes.get_xlim(), axes.get_ylim()
+
+
 #: Ranges of :class:`AccumulatorExplorer`'s integer controls.
 _ACCUMULATOR_RANGES = {
     "c_in": (1, 1_000_000),
@@ -399,7 +410,7 @@ class AccumulatorExplorer(ipywidgets.VBox):
             self.image,
             self.report,
         ])
-        self._figure = _ReusedFigure()
+        self._figure = _ReusedFigure(background_key=_bound_background_key)
         self._holding = False
         for control in self._controls.values():
             control.observe(self._update, names="value")
@@ -588,6 +599,7 @@ def count_double_rounding_mismatches(M0: int, shift: int, limit: int = MULTIPLIE
     Taught in "Requantization". Compares :func:`qlesson.multiply_by_quantized_multiplier` with
     ``rounding="double"`` and ``"single"`` on all ``2 · limit`` values at once.
     """
+    check_search_limit(limit)
     magnitudes = torch.arange(1, limit + 1, dtype=torch.int64)
     values = torch.cat([magnitudes, -magnitudes])
     double = multiply_by_quantized_multiplier(values, M0, shift, rounding="double")

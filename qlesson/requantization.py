@@ -111,8 +111,10 @@ register_messages({
                   "MultiplyByQuantizedMultiplier 要求結果放得進 int32。請使用較小的乘數。"),
     },
     "requantization.bad_search_limit": {
-        "en": "limit={value!r} must be an int from 1 to 2^31 − 1, the largest |acc| to try.",
-        "zh-TW": "limit={value!r} 必須是 1 到 2^31 − 1 的整數，也就是要嘗試的最大 |acc|。",
+        "en": ("limit={value!r} must be an int from 1 to 2^24 = 16777216, the largest |acc| to try; the search "
+               "holds every candidate in memory at once."),
+        "zh-TW": ("limit={value!r} 必須是 1 到 2^24 = 16777216 的整數，也就是要嘗試的最大 |acc|；"
+                  "搜尋時所有候選值會同時放在記憶體中。"),
     },
     "requantization.bad_taps": {
         "en": "taps={value!r} must be a positive int, the number of products per output (C_in / groups · kernel size).",
@@ -397,6 +399,20 @@ class RoundingMismatch(NamedTuple):
     exact: Fraction
 
 
+#: Largest ``limit`` of the rounding searches. Each holds 2 · limit int64 candidates and a few
+#: temporaries of that size, about 1 GiB at this limit.
+MAX_SEARCH_LIMIT = 2**24
+
+
+def check_search_limit(limit: object) -> int:
+    """Return ``limit`` if it is an int from 1 to :data:`MAX_SEARCH_LIMIT`; raise otherwise."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(localize("requantization.bad_search_limit", value=limit))
+    if not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise ValueError(localize("requantization.bad_search_limit", value=limit))
+    return limit
+
+
 def find_double_rounding_mismatch(M0: int, shift: int, *, limit: int = 2**20) -> RoundingMismatch | None:
     """Find the accumulator of smallest magnitude where ``"double"`` and ``"single"`` rounding disagree.
 
@@ -407,8 +423,7 @@ def find_double_rounding_mismatch(M0: int, shift: int, *, limit: int = 2**20) ->
         a :class:`RoundingMismatch` with both results and the exact product ``acc · M0 · 2^(shift − 31)``
         as a :class:`fractions.Fraction`, or ``None`` if the two roundings agree on the whole range.
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= INT32_MAX:
-        raise ValueError(localize("requantization.bad_search_limit", value=limit))
+    check_search_limit(limit)
     magnitudes = torch.arange(1, limit + 1, dtype=torch.int64)
     # Interleave +1, −1, +2, −2, ... so that the first hit has the smallest magnitude.
     candidates = torch.stack([magnitudes, -magnitudes], dim=1).reshape(-1)

@@ -21,6 +21,7 @@ import ipywidgets as widgets
 import torch
 import torch.nn.functional as F
 
+from ._canvas import CachingCanvasAgg
 from .borders import RegionSummary, border_regions, summarize_regions
 from .convolution import METHODS, conv_integer
 from .i18n import get_language, localize, register_messages
@@ -65,6 +66,10 @@ register_messages({
         "en": ("input_shape={input_shape!r} and out_channels={out_channels!r} must be five positive ints "
                "(N, C_in, D, H, W) and one positive int."),
         "zh-TW": "input_shape={input_shape!r} 必須是五個正整數 (N, C_in, D, H, W)，out_channels={out_channels!r} 必須是一個正整數。",
+    },
+    "explorer.bad_seed": {
+        "en": "seed={value!r} must be an int from 0 to 2^64 − 1. Pass a whole number such as 0 or 7.",
+        "zh-TW": "seed={value!r} 必須是 0 到 2^64 − 1 的整數。請傳入像 0 或 7 這樣的整數。",
     },
     "explorer.not_a_bool": {
         "en": "{name} must be True or False, got {value!r}.",
@@ -132,6 +137,10 @@ class PaddingExplorer(widgets.VBox):
         if (len(input_shape) != 5 or any(isinstance(size, bool) or not isinstance(size, int) or size < 1
                                          for size in (*input_shape, out_channels))):
             raise ValueError(localize("explorer.bad_shape", input_shape=input_shape, out_channels=out_channels))
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(localize("explorer.bad_seed", value=seed))
+        if not 0 <= seed < 2**64:
+            raise ValueError(localize("explorer.bad_seed", value=seed))
         generator = torch.Generator().manual_seed(seed)
         self._x = torch.randint(0, 256, tuple(input_shape), generator=generator, dtype=torch.uint8)
         # The weights of every kernel size k are the [:k, :k, :k] corner of one draw, so changing k
@@ -348,7 +357,9 @@ class PaddingExplorer(widgets.VBox):
         # map shape and the region marks stay the same, as they do for zero point, method and channel changes.
         key = (tuple(error.shape), regions.numpy().tobytes(), get_language())
         if key != self._figure_key or not refresh_error_heatmaps(self._figure, error):
+            previous = self._figure
             self._figure = error_heatmaps(error, regions=regions, legend=False, rank=3)
+            CachingCanvasAgg(self._figure, replaces=previous)
             self._figure_key = key
         return figure_to_png(self._figure)
 

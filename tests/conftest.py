@@ -1,4 +1,4 @@
-"""Shared test setup: a reproducible hypothesis profile and the message language."""
+"""Shared test setup: a reproducible hypothesis profile, the message language and the screenshot folder."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import settings
 
 import qlesson
+from lesson_notebooks import SCREENSHOTS
 
 # Every run tests the same examples, so a failure in CI is reproduced by a local run.
 # HYPOTHESIS_PROFILE=thorough draws ten times as many fresh random examples for a local search.
@@ -50,3 +51,9 @@ def expect_error():
         return message
 
     return check
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the folder of this run's browser and slide screenshots, if a test wrote any."""
+    if SCREENSHOTS.exists():
+        terminalreporter.write_line(f"screenshots of this run: {SCREENSHOTS}")

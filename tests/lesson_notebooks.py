@@ -119,11 +119,15 @@ CHROMIUM_ARGUMENTS = [
 ]
 
 
-RUN_ID = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+# The first process of a test run that imports this module sets the run id. pytest-xdist's worker
+# processes inherit it from the main process, which imports this module in tests/conftest.py, so
+# they all write to one folder.
+RUN_ID_VARIABLE = "QLESSON_TEST_RUN_ID"
+RUN_ID = os.environ.setdefault(RUN_ID_VARIABLE, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
+SCREENSHOTS = REPOSITORY / "test-artifacts" / "screenshots" / RUN_ID
 
 
 def screenshot_folder() -> Path:
     """Return this test run's screenshot folder, test-artifacts/screenshots/<run id>/, creating it."""
-    folder = REPOSITORY / "test-artifacts" / "screenshots" / RUN_ID
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -2,9 +2,10 @@
 
 Each row calls one function of ``qlesson.__all__`` with one invalid argument and expects the
 exception type that qlesson's own checks raise, with a message that contains the offending value
-and the fix, in English and in Traditional Chinese. Rows marked ``xfail`` are known gaps: the
-function lets a raw Python or matplotlib error through, or accepts the value. When such a gap is
-fixed, its row passes, and the strict ``xfail`` fails until the mark is removed.
+and the fix, in English and in Traditional Chinese. A known gap, where a function lets a raw
+Python or matplotlib error through or accepts the value, gets a row marked with a strict
+``xfail`` and its reason, so that fixing it makes the row fail until the mark is removed. No row
+is marked today.
 
 The second table covers overflow: wherever an int32 accumulator is requested or simulated, a value
 that int32 cannot hold must raise instead of coming back wrapped.
@@ -215,12 +216,16 @@ BAD_INPUTS = [
              en=("real_multiplier=nan", "check that every scale is positive and finite"),
              zh=("real_multiplier=nan", "請確認每個縮放因子（scale）都是正的有限數值")),
     BadInput("find_double_rounding_mismatch", lambda: ql.find_double_rounding_mismatch(2**30, -1, limit=0), ValueError,
-             en=("limit=0", "an int from 1 to 2^31 − 1"), zh=("limit=0", "必須是 1 到 2^31 − 1 的整數")),
+             en=("limit=0", "an int from 1 to 2^24"), zh=("limit=0", "必須是 1 到 2^24")),
+    BadInput("find_double_rounding_mismatch", lambda: ql.find_double_rounding_mismatch(2**30, -1, limit=2**31 - 1),
+             ValueError, en=("limit=2147483647", "an int from 1 to 2^24 = 16777216"),
+             zh=("limit=2147483647", "必須是 1 到 2^24 = 16777216 的整數")),
     BadInput("count_double_rounding_mismatches", lambda: ql.count_double_rounding_mismatches(2**30, 40), ValueError,
              en=("shift=40", "[-31, 30]"), zh=("shift=40", "[-31, 30]")),
-    gap(BadInput("count_double_rounding_mismatches", lambda: ql.count_double_rounding_mismatches(2**30, -1, 0),
-                 ValueError, en=("limit=0", "an int from 1 to 2^31 − 1"), zh=("limit=0", "必須是 1 到 2^31 − 1 的整數")),
-        "count_double_rounding_mismatches does not check limit, so 0 raises about an empty 'acc' and names no limit"),
+    BadInput("count_double_rounding_mismatches", lambda: ql.count_double_rounding_mismatches(2**30, -1, 0),
+             ValueError, en=("limit=0", "an int from 1 to 2^24"), zh=("limit=0", "必須是 1 到 2^24")),
+    BadInput("count_double_rounding_mismatches", lambda: ql.count_double_rounding_mismatches(2**30, -1, 2.5),
+             TypeError, en=("limit=2.5", "must be an int"), zh=("limit=2.5", "的整數")),
     BadInput("trace_double_rounding", lambda: ql.trace_double_rounding(5, -1, -1), ValueError,
              en=("M0=-1", "get it from qlesson.quantize_multiplier(...)"), zh=("M0=-1", "請用 qlesson.quantize_multiplier(...) 取得")),
     BadInput("trace_double_rounding", lambda: ql.trace_double_rounding("5", 2**30, -1), TypeError,
@@ -268,12 +273,12 @@ BAD_INPUTS = [
              en=("reference has shape (3,)", "compare outputs of one layer"), zh=("reference 的形狀是 (3,)", "請比較同一層的輸出")),
     BadInput("count_differences", lambda: ql.count_differences(f32(3), i64(3)), TypeError,
              en=("float32", QUANTIZE_EN), zh=("float32", QUANTIZE_ZH)),
-    gap(BadInput("run_engines", lambda: ql.run_engines("problem"), TypeError,
-                 en=("got str", "qlesson.quantize_conv_layer(...)"), zh=("str", "qlesson.quantize_conv_layer(...)")),
-        "run_engines does not check its argument, so a str raises a bare AttributeError"),
-    gap(BadInput("compare_engines", lambda: ql.compare_engines((), "problem"), TypeError,
-                 en=("got str", "qlesson.quantize_conv_layer(...)"), zh=("str", "qlesson.quantize_conv_layer(...)")),
-        "compare_engines does not check its arguments, so a str problem raises a bare AttributeError"),
+    BadInput("run_engines", lambda: ql.run_engines("problem"), TypeError,
+             en=("got str", "Build one with qlesson.quantize_conv_layer(...)"),
+             zh=("收到的是 str", "請用 qlesson.quantize_conv_layer(...) 建立")),
+    BadInput("compare_engines", lambda: ql.compare_engines((), "problem"), TypeError,
+             en=("got str", "Build one with qlesson.quantize_conv_layer(...)"),
+             zh=("收到的是 str", "請用 qlesson.quantize_conv_layer(...) 建立")),
     # ------------------------------------------------------------------ real engines
     BadInput("onnxruntime_conv_integer", lambda: ql.onnxruntime_conv_integer(u8(1, 1, 4, 4), i8(1, 1, 3, 3), 300),
              ValueError, en=("x_zero_point=300", ZP_EN), zh=("x_zero_point=300", ZP_ZH)),
@@ -295,12 +300,12 @@ BAD_INPUTS = [
     BadInput("compare_integers", lambda: ql.compare_integers(i64(2, 2), i64(3)), ValueError,
              en=("reference has shape (3,)", "compare outputs of the same problem"),
              zh=("reference 的形狀是 (3,)", "請比較同一個問題的輸出")),
-    gap(BadInput("padding_only_axis", lambda: ql.padding_only_axis("geometry"), TypeError,
-                 en=("got str", "qlesson.conv_geometry(...)"), zh=("str", "qlesson.conv_geometry(...)")),
-        "padding_only_axis does not check its argument, so a str raises a bare AttributeError"),
+    BadInput("padding_only_axis", lambda: ql.padding_only_axis("geometry"), TypeError,
+             en=("got str", "Build one with qlesson.conv_geometry(...)"),
+             zh=("收到的是 str", "請用 qlesson.conv_geometry(...) 建立")),
     # ------------------------------------------------------------------ where else the trap lives
     BadInput("avg_pool_integer", lambda: ql.avg_pool_integer(u8(1, 1, 4, 4), 0), ValueError,
-             en=("kernel_size=0", "Use 1 for no kernel_size"), zh=("kernel_size=0", "不需要 kernel_size 時請用 1")),
+             en=("kernel_size=0", "Pass 1 or more"), zh=("kernel_size=0", "請傳入 1 或更大的值")),
     BadInput("avg_pool_integer", lambda: ql.avg_pool_integer(u8(1, 1, 4, 4), 2, count_include_pad="yes"), TypeError,
              en=("got 'yes'", "must be True or False"), zh=("收到的是 'yes'", "必須是 True 或 False")),
     BadInput("max_pool_integer", lambda: ql.max_pool_integer(u8(1, 1, 4, 4), 2, padding=1, pad_value=-1), ValueError,
@@ -342,12 +347,11 @@ BAD_INPUTS = [
              en=("naive has shape (3, 4)", "Pass maps of the same convolution"), zh=("naive 的形狀是 (3, 4)", "請傳入同一個卷積的結果")),
     BadInput("image_comparison", lambda: ql.image_comparison(i64(3, 3), i64(3, 3), i64(3, 3), error_against="naive"),
              ValueError, en=("error_against='naive'", "'fixed', 'float'"), zh=("error_against='naive'", "'fixed' 或 'float'")),
-    gap(BadInput("figure_to_png", lambda: ql.figure_to_png("figure"), TypeError,
-                 en=("got str", "matplotlib.figure.Figure"), zh=("str", "matplotlib.figure.Figure")),
-        "figure_to_png does not check its argument, so a str raises a bare AttributeError"),
-    gap(BadInput("figure_to_png", lambda: ql.figure_to_png(Figure(), dpi=0), ValueError,
-                 en=("dpi=0", "positive"), zh=("dpi=0", "正")),
-        "figure_to_png does not check dpi, so 0 raises matplotlib's untranslated 'dpi must be positive'"),
+    BadInput("figure_to_png", lambda: ql.figure_to_png("figure"), TypeError,
+             en=("got str", "Pass the Figure that a qlesson figure function returns"),
+             zh=("收到的是 str", "請傳入 qlesson 繪圖函式傳回的 Figure")),
+    BadInput("figure_to_png", lambda: ql.figure_to_png(Figure(), dpi=0), ValueError,
+             en=("dpi=0", "Pass a number above 0"), zh=("dpi=0", "請傳入大於 0 的數")),
     BadInput("sample_photo", lambda: ql.sample_photo(4), ValueError,
              en=("size=4", "an int from 8 to 512"), zh=("size=4", "8 到 512 之間的整數")),
     BadInput("sample_photo", lambda: ql.sample_photo(True), TypeError,
@@ -361,16 +365,23 @@ BAD_INPUTS = [
              en=("'de'", "use one of ('en', 'zh-TW')"), zh=("'de'", "請使用 ('en', 'zh-TW') 之一"), bilingual=True),
     BadInput("tr", lambda: ql.tr(1, "一"), TypeError,
              en=("got int and str", "takes two strings"), zh=("收到的是 int 與 str", "需要兩個字串"), bilingual=True),
-    gap(BadInput("localize", lambda: ql.localize("no.such.key"), KeyError,
-                 en=("no.such.key", "qlesson.i18n.message_keys()"), zh=("no.such.key", "qlesson.i18n.message_keys()")),
-        "localize does not check the key, so an unknown key raises a bare KeyError that names no fix"),
-    gap(BadInput("check_answer", lambda: ql.check_answer(3, 4, {"en": "count the taps"}), ValueError,
-                 en=("hint", "'zh-TW'"), zh=("hint", "'zh-TW'")),
-        "check_answer does not check that the hint has the active language, so zh-TW raises a bare KeyError"),
+    BadInput("localize", lambda: ql.localize("no.such.key"), KeyError,
+             en=("'no.such.key'", "qlesson.i18n.message_keys() lists the keys"),
+             zh=("'no.such.key'", "qlesson.i18n.message_keys() 會列出所有的鍵")),
+    BadInput("check_answer", lambda: ql.check_answer(3, 4, {"en": "count the taps"}), ValueError,
+             en=("{'en': 'count the taps'}", "add the missing 'zh-TW' text"),
+             zh=("{'en': 'count the taps'}", "請補上缺少的 'zh-TW' 文字")),
+    BadInput("check_answer", lambda: ql.check_answer(3, 4, "count the taps"), TypeError,
+             en=("got 'count the taps'", "as in {'en': '…', 'zh-TW': '…'}"),
+             zh=("收到的是 'count the taps'", "例如 {'en': '…', 'zh-TW': '…'}")),
     # ------------------------------------------------------------------ explorers
     BadInput("PaddingExplorer", lambda: ql.PaddingExplorer(input_shape=(1, 2, 4, 10)), ValueError,
              en=("input_shape=(1, 2, 4, 10)", "five positive ints (N, C_in, D, H, W)"),
              zh=("input_shape=(1, 2, 4, 10)", "必須是五個正整數 (N, C_in, D, H, W)")),
+    BadInput("PaddingExplorer", lambda: ql.PaddingExplorer(seed="a"), TypeError,
+             en=("seed='a'", "Pass a whole number such as 0 or 7"), zh=("seed='a'", "請傳入像 0 或 7 這樣的整數")),
+    BadInput("PaddingExplorer", lambda: ql.PaddingExplorer(seed=-1), ValueError,
+             en=("seed=-1", "an int from 0 to 2^64 − 1"), zh=("seed=-1", "0 到 2^64 − 1 的整數")),
     BadInput("PaddingExplorer", lambda: ql.PaddingExplorer().set_values(speed=1), TypeError,
              en=("'speed'", "Use one of: x_zero_point"), zh=("'speed'", "請使用下列之一：x_zero_point")),
     BadInput("PaddingExplorer", lambda: ql.PaddingExplorer().set_values(stride=9), ValueError,
@@ -509,17 +520,11 @@ OVERFLOWS = [
              "999999952502551"),
     Overflow("double_rounding_figure", lambda: ql.double_rounding_figure(2**30, -1, INT32_MAX + 1), ValueError,
              "2147483648"),
-    pytest.param(
-        Overflow("onnxruntime_conv_integer", lambda: ql.onnxruntime_conv_integer(*_taps_beyond_int32()), OverflowError,
-                 "-2147516160"),
-        marks=pytest.mark.xfail(strict=True, reason="onnxruntime_conv_integer returns ONNX Runtime's wrapped int32 "
-                                                    "accumulator (2147451136) without a check")),
-    pytest.param(
-        Overflow("onnxruntime_qlinear_conv",
-                 lambda: ql.onnxruntime_qlinear_conv(_taps_beyond_int32()[0], 0.1, 0, _taps_beyond_int32()[1], 0.1, 0,
-                                                     0.1, 0), OverflowError, "-2147516160"),
-        marks=pytest.mark.xfail(strict=True, reason="onnxruntime_qlinear_conv requantizes ONNX Runtime's wrapped "
-                                                    "accumulator and returns 255 where the exact result clamps to 0")),
+    Overflow("onnxruntime_conv_integer", lambda: ql.onnxruntime_conv_integer(*_taps_beyond_int32()), OverflowError,
+             "-2147516160"),
+    Overflow("onnxruntime_qlinear_conv",
+             lambda: ql.onnxruntime_qlinear_conv(_taps_beyond_int32()[0], 0.1, 0, _taps_beyond_int32()[1], 0.1, 0,
+                                                 0.1, 0), OverflowError, "-2147516160"),
 ]
 
 

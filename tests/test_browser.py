@@ -1,10 +1,12 @@
 """Run every lesson in JupyterLab in headless Chromium, as a learner would, and check what it shows.
 
 For each language the test starts its own JupyterLab on 127.0.0.1 with a token, with a copy of
-the notebooks as its root folder. Its own settings folder sets the interface language: English
-for the English lessons, and Traditional Chinese (from jupyterlab-language-pack-zh-TW) for the
-zh-TW lessons. Each lesson is opened, run with Run > Run All Cells, and checked for error
-output, rendered widget explorers that follow their sliders, and the language of its text.
+the notebooks as its root folder; both servers start at once, in the background. Its own
+settings folder sets the interface language: English for the English lessons, and Traditional
+Chinese (from jupyterlab-language-pack-zh-TW) for the zh-TW lessons. One browser page per
+language stays open, and the lessons are opened in it one after another. Each lesson is run
+with Run > Run All Cells and checked for error output, rendered widget explorers that follow
+their sliders, and the language of its text; then its tab is closed and its kernel shut down.
 A screenshot of each lesson goes to test-artifacts/screenshots/<run id>/.
 """
 
@@ -18,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +44,7 @@ SERVER_START_TIMEOUT_S = 90
 NOTEBOOK_OPEN_TIMEOUT_MS = 60_000
 RUN_ALL_TIMEOUT_MS = 600_000  # the lessons' slowest cells, with the browser sharing two cores
 WIDGET_UPDATE_TIMEOUT_S = 30
-WIDGET_SETTLE_S = 1.5
+POLL_MS = 100
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 JUPYTERLAB_LOCALE = {"en": "en", "zh-TW": "zh_TW"}
 
@@ -98,6 +101,8 @@ class JupyterLabServer:
             # No request leaves this machine: no news feed, no update check, no extension index.
             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
+            # window.jupyterapp lets the test see the kernel's messages, to know when a widget update is complete.
+            "--LabApp.expose_app_in_browser=True",
         ]
         if os.geteuid() == 0:
             command.append("--allow-root")
@@ -106,22 +111,27 @@ class JupyterLabServer:
         # A session of its own, so stop() can end the kernels with the server.
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=environment,
                                         start_new_session=True)
-        self.wait_until_ready()
+        self.ready = False
+        self.shutdown_threads: list[threading.Thread] = []
+        self.shutdown_errors: list[Exception] = []
+        self.closed_sessions: set[str] = set()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def wait_until_ready(self) -> None:
+        """Wait until the server responds to /api/status, at most SERVER_START_TIMEOUT_S, unless it already did."""
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
+        while not self.ready and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited with code {self.process.returncode}:\n{self.log_text()}")
             try:
                 with urllib.request.urlopen(self.url("api/status"), timeout=5) as response:
-                    if response.status == 200:
-                        return
+                    self.ready = response.status == 200
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
+                time.sleep(0.1)
+        if self.ready:
+            return
         self.stop()
         raise RuntimeError(
             f"JupyterLab did not respond on port {self.port} within {SERVER_START_TIMEOUT_S} s:\n{self.log_text()}"
@@ -136,23 +146,40 @@ class JupyterLabServer:
             for session in sessions:
                 if session["path"] == notebook and session["kernel"]["execution_state"] == "idle":
                     return
-            time.sleep(0.5)
+            time.sleep(POLL_MS / 1000)
         raise AssertionError(f"the kernel of {notebook} was not idle within {timeout_s} s")
 
     def shut_down_sessions(self) -> None:
-        """Shut down every notebook session and its kernel, so one lesson's kernel does not outlive it."""
+        """Start shutting down every notebook session and its kernel, so one lesson's kernel does not outlive it.
+
+        The server took about a second to stop a kernel on two shared cores, so the requests run on
+        a thread while the next lesson starts. stop() waits for them and raises the first error they met.
+        """
         with urllib.request.urlopen(self.url("api/sessions"), timeout=10) as response:
             sessions = json.load(response)
-        for session in sessions:
-            request = urllib.request.Request(self.url(f"api/sessions/{session['id']}"), method="DELETE")
-            with urllib.request.urlopen(request, timeout=30):
-                pass
+        session_ids = [session["id"] for session in sessions if session["id"] not in self.closed_sessions]
+        self.closed_sessions.update(session_ids)
+        thread = threading.Thread(target=self._delete_sessions, args=(session_ids,))
+        thread.start()
+        self.shutdown_threads.append(thread)
+
+    def _delete_sessions(self, session_ids: list[str]) -> None:
+        try:
+            for session_id in session_ids:
+                request = urllib.request.Request(self.url(f"api/sessions/{session_id}"), method="DELETE")
+                with urllib.request.urlopen(request, timeout=30):
+                    pass
+        except Exception as error:  # re-raised by stop() on the test's thread
+            self.shutdown_errors.append(error)
 
     def log_text(self) -> str:
         self.log.flush()
         return self.log_path.read_text(encoding="utf-8")[-4000:]
 
     def stop(self) -> None:
+        """Stop the server and its kernels; raise the first error met while shutting down a lesson's session."""
+        for thread in self.shutdown_threads:
+            thread.join()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -165,6 +192,9 @@ class JupyterLabServer:
         except ProcessLookupError:
             pass
         self.log.close()
+        if self.shutdown_errors:
+            message = f"shutting down a lesson's session on port {self.port} failed"
+            raise RuntimeError(message) from self.shutdown_errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -178,22 +208,98 @@ def browser():
         chromium.close()
 
 
+def selected_languages(session: pytest.Session) -> list[str]:
+    """Return the languages of the lessons that this session runs in the browser, in LANGUAGES order."""
+    languages = {item.callspec.params["item"][0] for item in session.items
+                 if item.path == Path(__file__) and hasattr(item, "callspec")}
+    return [language for language in LANGUAGES if language in languages]
+
+
 @pytest.fixture(scope="module")
 def servers(browser, tmp_path_factory, request):
-    """Start one JupyterLab per language on first use; stop them all after the module."""
+    """Start the JupyterLab of every selected language at once; stop them all after the module.
+
+    Each server starts in the background, so the second one starts while the first language's
+    lessons run. The returned function waits until the server of its language responds.
+    """
     started: dict[str, JupyterLabServer] = {}
+    try:
+        for language in selected_languages(request.session):
+            started[language] = JupyterLabServer(language, tmp_path_factory.mktemp(f"jupyterlab-{language}"))
+    except BaseException:
+        for server in started.values():
+            server.stop()
+        raise
 
     def server_for(language: str) -> JupyterLabServer:
         if language not in started:
             started[language] = JupyterLabServer(language, tmp_path_factory.mktemp(f"jupyterlab-{language}"))
+        started[language].wait_until_ready()
         return started[language]
 
     yield server_for
+    errors = []
     for server in started.values():
-        server.stop()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"browser test screenshots: {screenshot_folder()}")
+        try:
+            server.stop()
+        except RuntimeError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+class LabPage:
+    """A browser page with JupyterLab open, reused for every lesson of one language, as a learner would."""
+
+    def __init__(self, browser, server: JupyterLabServer) -> None:
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=server.language)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.reported_errors = 0
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # "reset" starts from an empty workspace, so no earlier document opens again.
+        self.page.goto(server.url("lab") + "&reset")
+        self.page.wait_for_function("() => window.jupyterapp !== undefined", timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
+        self.page.evaluate("async () => { await window.jupyterapp.restored; }")
+
+    def open(self, path: str) -> None:
+        """Open the notebook at server path ``path``, as a double click in the file browser does."""
+        self.page.evaluate(
+            """async (path) => {
+                await window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+            }""",
+            path,
+        )
+
+    def close_documents(self) -> None:
+        """Close every tab of the main area without saving; the lesson's outputs were changed by Run All."""
+        self.page.evaluate(
+            "() => { for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) widget.dispose(); }"
+        )
+
+    def take_errors(self) -> list[str]:
+        """Return the JavaScript errors that no lesson has reported yet, such as those of this lesson."""
+        errors = self.errors[self.reported_errors:]
+        self.reported_errors = len(self.errors)
+        return errors
+
+
+@pytest.fixture(scope="module")
+def lab_pages(browser, servers):
+    """Return a function that gives the JupyterLab page of a language, opened on first use."""
+    pages: dict[str, LabPage] = {}
+
+    def page_for(language: str) -> LabPage:
+        if language not in pages:
+            pages[language] = LabPage(browser, servers(language))
+        return pages[language]
+
+    yield page_for
+    errors = []
+    for page in pages.values():
+        errors += page.take_errors()
+        page.context.close()
+    assert not errors, f"JavaScript errors after the last lesson: {errors}"
 
 
 def click_menu_command(page, commands: tuple[str, ...]) -> None:
@@ -230,7 +336,7 @@ def wait_for_run_to_finish(page, code_cells: int) -> None:
         }""",
         arg=code_cells,
         timeout=RUN_ALL_TIMEOUT_MS,
-        polling=500,
+        polling=POLL_MS,
     )
 
 
@@ -248,24 +354,53 @@ def explorer_state(explorer) -> tuple[str, str]:
     return image.evaluate(IMAGE_DIGEST), summary.inner_text()
 
 
-def wait_for_explorer_update(explorer, before: tuple[str, str]) -> tuple[str, str]:
-    """Return the explorer's state once it differs from ``before`` and has settled, or ``before`` on time-out.
+# Keeps a record, in the page, of the shell requests (such as a widget's comm message after a
+# slider moves) sent to the kernel of the notebook at the given path since the last mark. The
+# kernel sends a request's outputs and widget updates on IOPub before its "idle" status for that
+# request. JupyterLab 4.6 handles IOPub messages in order and waits for each widget update to be
+# applied before it handles the next message, and its iopubMessage signal fires after a message
+# is handled. So once every request has its "idle" status, the page shows every update that those
+# requests caused.
+WATCH_KERNEL_REQUESTS = """(path) => {
+    const panel = Array.from(window.jupyterapp.shell.widgets('main'))
+        .find(widget => widget.context && widget.context.path === path);
+    const kernel = panel.sessionContext.session.kernel;
+    const requests = {sentSinceMark: 0, waiting: new Set()};
+    kernel.anyMessage.connect((_, args) => {
+        if (args.direction === 'send' && args.msg.channel === 'shell') {
+            requests.sentSinceMark += 1;
+            requests.waiting.add(args.msg.header.msg_id);
+        }
+    });
+    kernel.iopubMessage.connect((_, message) => {
+        if (message.header.msg_type === 'status' && message.content.execution_state === 'idle') {
+            requests.waiting.delete(message.parent_header.msg_id);
+        }
+    });
+    window.qlessonKernelRequests = requests;
+}"""
+MARK_KERNEL_REQUESTS = """() => {
+    window.qlessonKernelRequests.sentSinceMark = 0;
+    window.qlessonKernelRequests.waiting.clear();
+}"""
+KERNEL_REQUESTS_DONE = """() => window.qlessonKernelRequests.sentSinceMark > 0
+    && window.qlessonKernelRequests.waiting.size === 0"""
 
-    The kernel sends the new image and the new summary as separate messages, so after the first
-    change the state must stay the same for WIDGET_SETTLE_S before it counts as the result.
+
+def wait_for_explorer_update(page, explorer) -> tuple[tuple[str, str], bool]:
+    """Wait until the kernel has handled every request sent since the mark; return the explorer's state.
+
+    The second value is False if the kernel did not finish within WIDGET_UPDATE_TIMEOUT_S. Call
+    page.evaluate(MARK_KERNEL_REQUESTS) before the slider moves. The kernel sends the new image
+    and the new summary as separate messages, both before it reports "idle".
     """
-    deadline = time.monotonic() + WIDGET_UPDATE_TIMEOUT_S
-    state = explorer_state(explorer)
-    while state == before and time.monotonic() < deadline:
-        time.sleep(0.25)
-        state = explorer_state(explorer)
-    stable_since = time.monotonic()
-    while state != before and time.monotonic() - stable_since < WIDGET_SETTLE_S and time.monotonic() < deadline:
-        time.sleep(0.25)
-        latest = explorer_state(explorer)
-        if latest != state:
-            state, stable_since = latest, time.monotonic()
-    return state
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        page.wait_for_function(KERNEL_REQUESTS_DONE, timeout=WIDGET_UPDATE_TIMEOUT_S * 1000)
+    except PlaywrightTimeoutError:
+        return explorer_state(explorer), False
+    return explorer_state(explorer), True
 
 
 def move_slider(page, slider) -> None:
@@ -278,7 +413,7 @@ def move_slider(page, slider) -> None:
 
 
 @pytest.mark.parametrize("item", LESSONS, ids=lesson_id)
-def test_lesson_runs_in_jupyterlab(servers, browser, item):
+def test_lesson_runs_in_jupyterlab(servers, lab_pages, item):
     language, path = item
     server = servers(language)
     # Count the cells of the server's copy, which the browser runs, in case the repository's file changed since.
@@ -292,17 +427,15 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
     folder = screenshot_folder()
     started = time.monotonic()
 
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=language)
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    lab = lab_pages(language)
+    page = lab.page
     try:
-        # "reset" starts from an empty workspace, so the previous lesson does not open again beside this one.
-        page.goto(server.url(f"lab/tree/{language}/{path.name}") + "&reset")
+        lab.open(f"{language}/{path.name}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=NOTEBOOK_OPEN_TIMEOUT_MS)
         assert page.locator(".jp-Notebook").count() == 1, "JupyterLab opened more than this lesson"
         # Running cells before the kernel has started makes JupyterLab ask which kernel to use.
         server.wait_for_idle_kernel(f"{language}/{path.name}", NOTEBOOK_OPEN_TIMEOUT_MS / 1000)
+        page.evaluate(WATCH_KERNEL_REQUESTS, f"{language}/{path.name}")
         click_menu_command(page, CLEAR_ALL_OUTPUTS)
         page.wait_for_function(
             """() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output').length === 0
@@ -341,9 +474,10 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
             moves = []
             for slider in range(sliders.count()):
                 before = explorer_state(explorer)
+                page.evaluate(MARK_KERNEL_REQUESTS)
                 move_slider(page, sliders.nth(slider))
-                after = wait_for_explorer_update(explorer, before)
-                moves.append({"image": after[0] != before[0], "summary": after[1] != before[1]})
+                after, in_time = wait_for_explorer_update(page, explorer)
+                moves.append({"image": after[0] != before[0], "summary": after[1] != before[1], "in_time": in_time})
             explorer_reports.append({"sliders": sliders.count(), "image_width": image_width, "moves": moves})
             explorer.screenshot(path=str(folder / f"lab_{language}_{path.stem}_explorer{position + 1}.png"))
 
@@ -352,8 +486,10 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
         interface_text = page.locator("#jp-left-stack, #jp-main-statusbar").all_inner_texts()
         rendered_views = views.count()
     finally:
-        context.close()
+        lab.close_documents()
         server.shut_down_sessions()
+    # Errors that the page raised before this lesson opened and no lesson reported are counted here too.
+    page_errors = lab.take_errors()
     elapsed = time.monotonic() - started
     print(f"{language}/{path.stem}: opened, ran and checked in {elapsed:.1f} s")
 
@@ -365,6 +501,9 @@ def test_lesson_runs_in_jupyterlab(servers, browser, item):
         assert report["sliders"] > 0, f"explorer {number} shows no enabled slider"
         assert report["image_width"] > 0, f"explorer {number} shows no image"
         for slider, move in enumerate(report["moves"], start=1):
+            assert move["in_time"], (
+                f"explorer {number}: the kernel did not finish handling slider {slider}'s move within "
+                f"{WIDGET_UPDATE_TIMEOUT_S} s")
             assert move["image"] or move["summary"], f"explorer {number}: slider {slider} changed neither image nor summary"
         assert any(move["image"] for move in report["moves"]), f"explorer {number}: no slider changed the heatmap"
         assert any(move["summary"] for move in report["moves"]), f"explorer {number}: no slider changed the summary"

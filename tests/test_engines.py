@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import qlesson
+import qlesson.engines
 from qlesson.engines import (
     TORCH_QUANTIZED_DEPRECATION,
     Comparison,
@@ -352,6 +353,154 @@ def test_torch_engine_rejects_unknown_engine():
     problem = unsupported_problem()
     assert_raises_in_both_languages(lambda: torch_quantized_conv("none", **problem), UnsupportedConfiguration,
                                     "offers the quantized engines", "提供的量化推論引擎")
+
+
+# --- int32 accumulator overflow ----------------------------------------------------------------
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def channels_of(pairs: list[tuple[int, int]], w_dtype: torch.dtype = torch.uint8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return uint8 x (1, C, 1, 1) and w (1, C, 1, 1) of ``w_dtype`` with one (x, w) pair per input channel."""
+    x = torch.tensor([x_value for x_value, _ in pairs], dtype=torch.uint8).view(1, -1, 1, 1)
+    w = torch.tensor([w_value for _, w_value in pairs], dtype=w_dtype).view(1, -1, 1, 1)
+    return x, w
+
+
+# ONNX Runtime cases are uint8 × uint8, because u8 × s8 kernels may saturate in int16 pairs on CPUs
+# without VNNI. 33025 · 255 · 255 + 158 · 209 = 2^31 − 1.
+AT_INT32_MAX = channels_of([(255, 255)] * 33025 + [(158, 209)])
+BEYOND_INT32_MAX = channels_of([(255, 255)] * 33025 + [(158, 209), (1, 1)])
+# With x = 0, x_zp = 128 and w = 128 each of the 2^17 taps adds −128 · 128, so the sum is −2^31.
+AT_INT32_MIN = channels_of([(0, 128)] * 2**17)
+BEYOND_INT32_MIN = channels_of([(0, 128)] * 2**17 + [(0, 1)])
+
+# PyTorch cases are uint8 × int8 with x at most 127, so no int16 pair sum saturates.
+# 133144 · 127 · 127 + 69 · 59 = 2^31 − 1, and 2^18 · 64 · (−128) = −2^31.
+S8_AT_INT32_MAX = channels_of([(127, 127)] * 133144 + [(69, 59)], torch.int8)
+S8_BEYOND_INT32_MAX = channels_of([(127, 127)] * 133144 + [(69, 59), (1, 1)], torch.int8)
+S8_AT_INT32_MIN = channels_of([(64, -128)] * 2**18, torch.int8)
+
+
+def raise_in_both_languages(function, error_type) -> dict[str, str]:
+    """Call ``function`` in each language and return the message it raised, by language."""
+    previous = qlesson.get_language()
+    messages = {}
+    try:
+        for language in qlesson.LANGUAGES:
+            qlesson.set_language(language)
+            with pytest.raises(error_type) as error:
+                function()
+            messages[language] = str(error.value)
+    finally:
+        qlesson.set_language(previous)
+    return messages
+
+
+@pytest.mark.parametrize(("operands", "x_zero_point", "limit"),
+                         [(AT_INT32_MAX, 0, INT32_MAX), (AT_INT32_MIN, 128, INT32_MIN)], ids=["max", "min"])
+def test_ort_conv_integer_at_int32_limit(operands, x_zero_point, limit):
+    x, w = operands
+    result = onnxruntime_conv_integer(x, w, x_zero_point)
+    assert result.item() == limit
+    assert torch.equal(result, qlesson.conv_integer(x, w, x_zero_point))
+
+
+@pytest.mark.parametrize(("operands", "x_zero_point", "exact", "wrapped"),
+                         [(BEYOND_INT32_MAX, 0, "2147483648", "-2147483648"),
+                          (BEYOND_INT32_MIN, 128, "-2147483776", "2147483520")], ids=["max", "min"])
+def test_ort_conv_integer_overflow_raises(operands, x_zero_point, exact, wrapped):
+    x, w = operands
+    messages = raise_in_both_languages(lambda: onnxruntime_conv_integer(x, w, x_zero_point, padding=1), OverflowError)
+
+    # Padding 1 around a 1 × 1 input gives 3 × 3 outputs, and only the center reads the input.
+    assert "at 1 of 9 outputs" in messages["en"]
+    assert f"At index (0, 0, 1, 1) the exact sum of products is {exact} but int32 holds {wrapped}" in messages["en"]
+    assert "Use qlesson.conv_integer(...), which accumulates in int64" in messages["en"]
+    assert not CJK.search(messages["en"])
+    assert f"是 {exact}，但 int32 存放的是 {wrapped}" in messages["zh-TW"]
+    assert "請改用以 int64 累加的 qlesson.conv_integer(...)" in messages["zh-TW"]
+
+
+def qlinear_arguments(operands: tuple[torch.Tensor, torch.Tensor], bias: int) -> dict[str, object]:
+    """Return a uint8 QLinearConv problem whose output is (acc + bias) / 2^24 before clamping."""
+    x, w = operands
+    return dict(x=x, x_scale=1.0, x_zero_point=0, w=w, w_scale=1.0, w_zero_point=0, y_scale=2.0**24,
+                y_zero_point=0, bias=torch.tensor([bias], dtype=torch.int32))
+
+
+def test_ort_qlinear_conv_bias_overflow_raises():
+    problem = qlinear_arguments(AT_INT32_MAX, 1)
+    messages = raise_in_both_languages(lambda: onnxruntime_qlinear_conv(**problem), OverflowError)
+
+    assert "the exact sum of products plus bias is 2147483648 but int32 holds -2147483648" in messages["en"]
+    assert "or a smaller bias" in messages["en"]
+    assert "乘積的精確和加上偏置（bias）是 2147483648" in messages["zh-TW"]
+    assert "使用較小的偏置" in messages["zh-TW"]
+
+
+def test_ort_qlinear_conv_bias_back_in_range():
+    # The accumulator alone is 2^31, but ONNX Runtime's int32 sum wraps back once the bias is added.
+    problem = qlinear_arguments(BEYOND_INT32_MAX, -1)
+    result = onnxruntime_qlinear_conv(**problem)
+    assert result.item() == 128
+    assert torch.equal(result, qlinear_conv(**problem, rounding="float").to(torch.int64))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("operands", "y_zero_point", "expected"),
+                         [(S8_AT_INT32_MAX, 0, 128), (S8_AT_INT32_MIN, 128, 0)], ids=["max", "min"])
+def test_torch_engine_at_int32_limit(engine, operands, y_zero_point, expected):
+    problem = qlinear_arguments(operands, 0)
+    problem["y_zero_point"] = y_zero_point
+    result = torch_quantized_conv(engine, **problem)
+    assert result.item() == expected
+    assert torch.equal(result, qlinear_conv(**problem, rounding="float").to(torch.int64))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_torch_engine_overflow_raises(engine):
+    # 16449 taps of 255 · (−128). Without the check every PyTorch 2.13 engine requantized the wrapped sum.
+    channels = 2**31 // (255 * 128) + 1
+    operands = channels_of([(255, -128)] * channels, torch.int8)
+    problem = qlinear_arguments(operands, 0)
+    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+
+    assert f"quantized engine {engine!r} accumulates in int32" in messages["en"]
+    assert "the exact sum of products is -2147516160 but int32 holds 2147451136" in messages["en"]
+    assert "乘積的精確和是 -2147516160" in messages["zh-TW"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_torch_engine_bias_overflow_raises(engine):
+    problem = qlinear_arguments(channels_of([(255, 127)], torch.int8), INT32_MAX)
+    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+
+    assert "the exact sum of products plus bias is 2147516032" in messages["en"]
+    assert "乘積的精確和加上偏置（bias）是 2147516032" in messages["zh-TW"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_torch_engine_accumulator_must_fit(engine):
+    # Unlike ONNX Runtime, fbgemm, x86 and onednn returned 0 here although acc + bias fits int32.
+    problem = qlinear_arguments(S8_BEYOND_INT32_MAX, -1)
+    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+
+    assert "the exact sum of products is 2147483648 but int32 holds -2147483648" in messages["en"]
+    assert "乘積的精確和是 2147483648" in messages["zh-TW"]
+
+
+def test_small_problem_skips_exact_sum(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the exact int64 sum was computed for a problem far inside int32")
+
+    monkeypatch.setattr(qlesson.engines, "conv_integer", forbidden)
+    problem = unsupported_problem()
+    assert onnxruntime_conv_integer(problem["x"], problem["w"], 5, padding=1).shape == (1, 3, 5, 5)
+    assert onnxruntime_qlinear_conv(**problem).shape == (1, 3, 5, 5)
+    for engine in ENGINES:
+        assert torch_quantized_conv(engine, **problem).shape == (1, 3, 5, 5)
 
 
 # --- compare_integers -------------------------------------------------------------------------

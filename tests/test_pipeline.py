@@ -318,6 +318,15 @@ def test_compare_engines_rejects_bad_arguments(photo_problem):
                                     ValueError, "rounding='up'", "rounding='up'")
     assert_raises_in_both_languages(lambda: compare_engines(outputs, photo_problem, method="mirror"),
                                     ValueError, "method='mirror'", "method='mirror'")
+    assert_raises_in_both_languages(lambda: compare_engines(outputs[0], photo_problem), TypeError,
+                                    "outputs must be a tuple or list of qlesson.EngineOutput, got EngineOutput",
+                                    "收到的是 EngineOutput")
+    assert_raises_in_both_languages(lambda: compare_engines((outputs[0], "float"), photo_problem), TypeError,
+                                    "outputs[1] must be a qlesson.EngineOutput, got str",
+                                    "outputs[1] 必須是 qlesson.EngineOutput，收到的是 str")
+    assert_raises_in_both_languages(lambda: compare_engines(outputs, photo_problem.x), TypeError,
+                                    "problem must be a qlesson.QuantizedConv, got Tensor",
+                                    "problem 必須是 qlesson.QuantizedConv，收到的是 Tensor")
 
 
 # --- real engines -------------------------------------------------------------------------------

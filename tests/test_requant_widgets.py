@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import qlesson
 from qlesson import (AccumulatorExplorer, MultiplierExplorer, accumulator_bound, accumulator_bound_figure,
-                     accumulator_wrap_figure, count_double_rounding_mismatches, double_rounding_figure,
+                     accumulator_wrap_figure, count_double_rounding_mismatches, double_rounding_figure, figure_to_png,
                      max_taps_int32, multiply_by_quantized_multiplier, quantize_multiplier, trace_double_rounding)
 from qlesson.requant_widgets import MULTIPLIER_SEARCH_LIMIT, AccumulatorSetting
 
@@ -162,6 +162,21 @@ def test_accumulator_explorer_every_corner_renders():
         assert bytes(explorer.image.value).startswith(b"\x89PNG"), setting
         assert explorer.setting.bound == accumulator_bound(c_in * kernel**axes, x_zp, w_zp), setting
         assert str(explorer.setting.bound) in explorer.report.value, setting
+
+
+def test_accumulator_explorer_png_equals_new_figure(language):
+    # Updates that keep the axes limits copy the stored axes instead of drawing them. The others
+    # raise the top limit (x_zero_point=0 with w_zero_point=-128) or widen the taps axis (C_in = 10^6, 3-D).
+    explorer = AccumulatorExplorer()
+    steps = ({"x_zero_point": 128}, {"w_zero_point": -128}, {"c_in": 128, "kernel_size": 5}, {"x_zero_point": 0},
+             {"c_in": 1_000_000, "spatial_axes": 3}, {"c_in": 64, "kernel_size": 3, "spatial_axes": 2},
+             {"w_zero_point": 0}, {"x_zero_point": 200})
+    for values in steps:
+        explorer.set_values(**values)
+
+        setting = explorer.setting
+        expected = figure_to_png(accumulator_bound_figure(setting.taps, setting.x_zero_point, setting.w_zero_point))
+        assert bytes(explorer.image.value) == expected, values
 
 
 def test_accumulator_explorer_set_values_redraws_once():
