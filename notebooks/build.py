@@ -285,6 +285,8 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     # The kernel's own version string differs between machines and is not part of the lesson.
     notebook.metadata["language_info"] = {"name": "python"}
+    # Recorded so that tests/test_determinism.py can show which seed the stored outputs came from.
+    notebook.metadata.setdefault("qlesson", {})["hash_seed"] = BUILD_HASH_SEED
 
 
 def refresh_navigation(lesson: Lesson, language: str, lessons: list[Lesson]) -> Path | None:

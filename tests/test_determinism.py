@@ -8,9 +8,9 @@ names and values, and every text MIME type. So a printed order that follows set 
 fails a cell. nbval groups a cell's outputs by kind before comparing them, so it does not check
 the order between, say, a printed line and a displayed value. Images are not compared.
 
-NOTE: notebooks stored before build.py set BUILD_HASH_SEED were executed with a random hash
-secret. It differs from the one that NBVAL_HASH_SEED gives except by a negligible chance, but no
-test can show that. The next build of a lesson replaces its outputs.
+``build.py`` records its seed in each notebook's metadata (``qlesson.hash_seed``), and
+``test_stored_outputs_come_from_the_build_seed`` checks it, so the stored outputs are known to
+come from the other seed.
 
 The tests here check that chain on a small notebook. The build's kernel has its seed, and the
 seeds differ. nbval with the real ``notebooks/conftest.py`` runs a kernel with its own seed, fails
@@ -58,6 +58,13 @@ def test_kernelspec_installed_with_ipykernel(path: Path):
     spec = KernelSpecManager().get_kernel_spec(name)
     prefix = Path(sys.prefix).resolve()
     assert prefix in Path(spec.resource_dir).resolve().parents, f"kernel spec {name!r} comes from {spec.resource_dir}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS_WITH_CODE, ids=notebook_id)
+def test_stored_outputs_come_from_the_build_seed(path: Path):
+    recorded = read(path).metadata.get("qlesson", {}).get("hash_seed")
+    assert recorded == build_script.BUILD_HASH_SEED, (
+        f"{path.name} was executed with PYTHONHASHSEED={recorded!r}; rebuild it with notebooks/build.py")
 
 
 def test_build_and_nbval_seeds_differ():
