@@ -9,7 +9,7 @@ fails a cell. nbval groups a cell's outputs by kind before comparing them, so it
 the order between, say, a printed line and a displayed value. Images are not compared.
 
 ``build.py`` records its seed in each notebook's metadata (``qlesson.hash_seed``), and
-``test_stored_outputs_come_from_the_build_seed`` checks it, so the stored outputs are known to
+``test_stored_outputs_use_build_seed`` checks it, so the stored outputs are known to
 come from the other seed.
 
 The tests here check that chain on a small notebook. The build's kernel has its seed, and the
@@ -61,7 +61,7 @@ def test_kernelspec_installed_with_ipykernel(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS_WITH_CODE, ids=notebook_id)
-def test_stored_outputs_come_from_the_build_seed(path: Path):
+def test_stored_outputs_use_build_seed(path: Path):
     recorded = read(path).metadata.get("qlesson", {}).get("hash_seed")
     assert recorded == build_script.BUILD_HASH_SEED, (
         f"{path.name} was executed with PYTHONHASHSEED={recorded!r}; rebuild it with notebooks/build.py")
