@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .i18n import localize, register_messages
+from .i18n import join_choices, localize, register_messages
 
 INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -28,9 +28,10 @@ register_messages({
                   "請先把實數量化，例如使用 qlesson.quantize(...)。"),
     },
     "not_an_int": {
-        "en": "{name} must be an integer, got {value!r}. Pass a Python int, a whole number (a float such as 2.0 is not "
-              "accepted).",
-        "zh-TW": "{name} 必須是整數，收到的是 {value!r}。請傳入 Python int 整數（不接受 2.0 這類浮點數）。",
+        "en": "{name} must be an integer, got {value!r}. Pass a Python int such as 2; floats such as 2.0 and the "
+              "bools True and False are not accepted.",
+        "zh-TW": "{name} 必須是整數，收到的是 {value!r}。請傳入 Python 的 int，例如 2；不接受 2.0 這類浮點數，"
+                 "也不接受 True、False。",
     },
     "zero_point_out_of_range": {
         "en": ("{name}={value} is outside the range of {dtype}, [{low}, {high}]. "
@@ -240,5 +241,5 @@ def expand_padding(value: object, rank: int) -> tuple[tuple[int, int], ...]:
 
 def check_method(value: object, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ValueError(localize("bad_method", value=value, choices=", ".join(choices)))
+        raise ValueError(localize("bad_method", value=value, choices=join_choices(choices)))
     return value  # type: ignore[return-value]

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from . import _checks
 from .convolution import ConvGeometry, _check_accumulator_bound, _extreme_distance, conv_geometry
-from .i18n import localize, register_messages
+from .i18n import join_choices, localize, register_messages
 from .plots import error_heatmaps
 
 TransposeMethod = Literal["zero_point_fill", "naive_zero_fill"]
@@ -607,7 +607,7 @@ def padding_sources(size: int, before: int, after: int, mode: PadMode) -> torch.
 
 def _check_mode(mode: object) -> str:
     if mode not in PAD_MODES:
-        raise ValueError(localize("elsewhere.bad_mode", value=mode, choices=", ".join(PAD_MODES)))
+        raise ValueError(localize("elsewhere.bad_mode", value=mode, choices=join_choices(PAD_MODES)))
     return mode  # type: ignore[return-value]
 
 

@@ -42,8 +42,8 @@ import torch
 
 from . import _checks
 from .convolution import ConvGeometry, conv_geometry, conv_integer
-from .i18n import localize, register_messages
-from .qlinear import _check_bias, _check_operand, _check_zero_point_dtype, _scale_tensor
+from .i18n import join_choices, localize, register_messages
+from .qlinear import _check_bias, _check_operand, _check_zero_point_dtype, _scale_tensor, activation_range
 from .requantization import INT32_MAX, INT32_MIN, wrap_int32
 
 #: Start of the message of PyTorch 2.13's deprecation warning for quantized tensor creation.
@@ -55,6 +55,23 @@ TORCH_QUANTIZED_DEPRECATION = (
 # ONNX opset and IR version of the generated models; ONNX Runtime 1.31 runs both.
 _OPSET = 21
 _IR_VERSION = 10
+
+#: Largest bound, in output steps, on the float32 rounding error of PyTorch's bias path that
+#: :func:`torch_quantized_conv` accepts. A bound of this size or more raises UnsupportedConfiguration.
+FLOAT_BIAS_ERROR_LIMIT = 2.0**-10
+
+# Bound on the float32 rounding error of PyTorch's bias path, as a fraction of M_c · (|acc| + |bias_c|) with
+# M_c the float32 multiplier. Each float32 rounding to nearest moves a value by at most 2^-24 of its
+# magnitude, and the sums below are first order in 2^-24. FBGEMM's src/QuantUtilsAvx2.cc rounds acc once and
+# the bias three times: our float32 bias · x_scale · w_scale, then its float32 reciprocal of x_scale · w_scale
+# and the product (per channel, one float32 quotient instead). Rounding their sum and the sum times M_c adds
+# 2 · 2^-24 · |acc + bias|, so fbgemm is off by at most 5 · 2^-24 · (|acc| + |bias|) before the factor M_c.
+# For bias 2^31 − 129, qnnpack returned acc + 2^31 − 128 exactly, so it rounds the bias through float32 to an
+# integer and adds that in int32. If it also takes three roundings, the integer is off by at most
+# 6 · 2^-24 · |bias|, which makes 8 · 2^-24 in all. rounding="float" itself is off by at most
+# 2 · 2^-24 · |acc + bias|. One rounding (2^-24) or two (2^-23) would not cover these, so the constant is
+# 8 · 2^-24.
+_FLOAT32_BIAS_ERROR = 2.0**-21
 
 register_messages({
     "engines.not_a_geometry": {
@@ -107,9 +124,24 @@ register_messages({
                   "PyTorch {version} 的 onednn 核心在這種情況會當掉（segmentation fault）或傳回錯誤的值；"
                   "請改用 fbgemm 或 qnnpack，或縮小填補。"),
     },
+    "engines.reason.float32_bias": {
+        "en": ("PyTorch passes the bias to the engine in float32, so the engine rounds it before adding it to "
+               "the int32 accumulator. At index {index} the accumulator is {acc} and the bias is {bias}, so the "
+               "worst-case float32 rounding error there is {error} output steps, and the limit is {limit}. "
+               "Use a smaller bias and accumulator, or use qlesson.qlinear_conv(...) or "
+               "qlesson.onnxruntime_qlinear_conv(...), which add the bias in int32."),
+        "zh-TW": ("PyTorch 以 float32 把偏置（bias）傳給推論引擎，所以引擎會先捨入偏置，再把它加到 int32 累加器。"
+                  "在索引 {index}，累加器是 {acc}，偏置是 {bias}，因此該處 float32 捨入的最壞情況誤差是 {error} "
+                  "個輸出間距，上限則是 {limit}。請縮小偏置與累加器，或改用以 int32 加上偏置的 "
+                  "qlesson.qlinear_conv(...) 或 qlesson.onnxruntime_qlinear_conv(...)。"),
+    },
     "engines.reason.kernel_missing": {
         "en": "it has no kernel for these types ({detail}).",
         "zh-TW": "它沒有這些型別的核心實作（{detail}）。",
+    },
+    "engines.torch_label": {
+        "en": "PyTorch {version} quantized engine {engine!r}",
+        "zh-TW": "PyTorch {version} 的量化推論引擎 {engine!r}",
     },
     "engines.int32_wrap": {
         "en": ("{engine} accumulates in int32, and that accumulator would wrap around at {count} of {total} outputs. "
@@ -247,8 +279,37 @@ def _onnx_attributes(geometry: ConvGeometry) -> dict[str, object]:
     }
 
 
-def _check_int32_accumulator(engine: str, fix_key: str, x: torch.Tensor, w: torch.Tensor, x_zp: int,
-                             w_zp: torch.Tensor, bias: torch.Tensor | None, geometry: ConvGeometry, *,
+class _Accumulator:
+    """Sums of products of one problem, with a static bound on their magnitude and the exact sums on request.
+
+    The exact sums cost a second convolution, so :meth:`exact` computes them on its first call only.
+    """
+
+    def __init__(self, x: torch.Tensor, w: torch.Tensor, x_zp: int, w_zp: torch.Tensor,
+                 geometry: ConvGeometry) -> None:
+        self._operands = (x, w, x_zp, w_zp, geometry)
+        self._exact: torch.Tensor | None = None
+        taps = math.prod(w.shape[1:])
+        x_distance = max(int(x.max()) - x_zp, x_zp - int(x.min()))
+        w_offsets = w.to(torch.int64) - w_zp.view(-1, *([1] * (w.dim() - 1)))
+        # The engines pad with x_zp, so padded taps add 0 and the bound holds for them too.
+        self.bound = taps * x_distance * int(w_offsets.abs().max())
+
+    def exact(self) -> torch.Tensor:
+        """Return the exact int64 sums, shape (N, C_out, *out_spatial), padded with ``x_zp``."""
+        if self._exact is None:
+            x, w, x_zp, w_zp, geometry = self._operands
+            self._exact = conv_integer(x, w, x_zp, w_zp, stride=geometry.stride, padding=geometry.padding,
+                                       dilation=geometry.dilation, groups=geometry.groups, method="zero_point_pad")
+        return self._exact
+
+
+def _channel_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """View per-channel ``values`` so that they broadcast over an output shaped like ``like``."""
+    return values.view(1, -1, *([1] * (like.dim() - 2)))
+
+
+def _check_int32_accumulator(engine: str, fix_key: str, accumulator: _Accumulator, bias: torch.Tensor | None, *,
                              accumulator_must_fit: bool) -> None:
     """Raise ``OverflowError`` where an engine's int32 accumulator, bias included, would wrap around.
 
@@ -259,25 +320,18 @@ def _check_int32_accumulator(engine: str, fix_key: str, x: torch.Tensor, w: torc
     on an x86-64 CPU with AVX512-VNNI, so PyTorch's accumulator must fit on its own.
 
     The exact sums are computed only when the bound ``max|x − x_zp| · max|w − w_zp| · taps +
-    max|bias|`` exceeds int32, so ordinary problems do not pay for a second convolution. The
-    engines pad with ``x_zp``, so padded taps add 0 to the bound.
+    max|bias|`` exceeds int32, so ordinary problems do not pay for a second convolution.
     """
-    taps = math.prod(w.shape[1:])
-    x_distance = max(int(x.max()) - x_zp, x_zp - int(x.min()))
-    w_offsets = w.to(torch.int64) - w_zp.view(-1, *([1] * (w.dim() - 1)))
-    w_distance = int(w_offsets.abs().max())
     bias_max = 0 if bias is None else int(bias.abs().max())
-    if taps * x_distance * w_distance + bias_max <= INT32_MAX:
+    if accumulator.bound + bias_max <= INT32_MAX:
         return
 
-    accumulator = conv_integer(x, w, x_zp, w_zp, stride=geometry.stride, padding=geometry.padding,
-                               dilation=geometry.dilation, groups=geometry.groups, method="zero_point_pad")
+    exact_sums = accumulator.exact()
     sums = []
     if bias is None or accumulator_must_fit:
-        sums.append(("engines.int32_wrap.sum", accumulator))
+        sums.append(("engines.int32_wrap.sum", exact_sums))
     if bias is not None:
-        sums.append(("engines.int32_wrap.sum_with_bias",
-                     accumulator + bias.view(1, -1, *([1] * (accumulator.dim() - 2)))))
+        sums.append(("engines.int32_wrap.sum_with_bias", exact_sums + _channel_view(bias, exact_sums)))
     for quantity, exact in sums:
         outside = (exact < INT32_MIN) | (exact > INT32_MAX)
         if not bool(outside.any()):
@@ -288,6 +342,39 @@ def _check_int32_accumulator(engine: str, fix_key: str, x: torch.Tensor, w: torc
             "engines.int32_wrap", engine=engine, count=int(outside.sum()), total=exact.numel(), index=first,
             quantity=localize(quantity), exact=value, wrapped=int(wrap_int32(torch.tensor(value))),
             fix=localize(fix_key)))
+
+
+def _check_float32_bias(engine: str, accumulator: _Accumulator, bias: torch.Tensor | None,
+                        multiplier32: torch.Tensor, y_zp: int, low: int, high: int) -> None:
+    """Raise UnsupportedConfiguration where PyTorch's float32 bias may move an output by the limit or more.
+
+    The bound of an output is ``E = M_c · (|acc| + |bias_c|) · 2^-21`` output steps (see
+    ``_FLOAT32_BIAS_ERROR``). It is first taken with the static bound of ``|acc|``, and only when
+    that reaches the limit are the exact sums computed. With the exact sums an output counts only
+    if ``M_c · (acc + bias_c) + y_zp`` lies within ``E + 1/2`` of the clamp range ``[low, high]``,
+    because an output further out saturates whichever way float32 rounds it.
+    """
+    if bias is None:
+        return
+    multiplier = multiplier32.to(torch.float64)
+    bias_size = bias.abs().to(torch.float64)
+    static_bound = float((multiplier * (accumulator.bound + bias_size)).max()) * _FLOAT32_BIAS_ERROR
+    if static_bound < FLOAT_BIAS_ERROR_LIMIT:
+        return
+
+    acc = accumulator.exact()
+    channel_multiplier = _channel_view(multiplier, acc)
+    channel_bias = _channel_view(bias, acc)
+    error = channel_multiplier * (acc.abs() + channel_bias.abs()).to(torch.float64) * _FLOAT32_BIAS_ERROR
+    value = channel_multiplier * (acc + channel_bias).to(torch.float64) + y_zp
+    may_land_in_range = (value > low - 0.5 - error) & (value < high + 0.5 + error)
+    error = torch.where(may_land_in_range, error, torch.zeros_like(error))
+    worst = tuple(int(i) for i in torch.unravel_index(error.argmax(), error.shape))
+    if float(error[worst]) < FLOAT_BIAS_ERROR_LIMIT:
+        return
+    raise _unsupported(engine, "engines.reason.float32_bias", index=worst, acc=int(acc[worst]),
+                       bias=int(bias[worst[1]]), error=f"{float(error[worst]):.4g}",
+                       limit=f"2^{math.log2(FLOAT_BIAS_ERROR_LIMIT):g} = {FLOAT_BIAS_ERROR_LIMIT:.4g}")
 
 
 def _run_onnx_node(op_type: str, x: torch.Tensor, initializers: dict[str, np.ndarray], input_names: list[str],
@@ -354,8 +441,8 @@ def onnxruntime_conv_integer(
     engine = "ONNX Runtime ConvInteger"
     if bool((w_zp != w_zp[0]).any()):
         raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
-    _check_int32_accumulator(engine, "engines.int32_wrap.fix_conv_integer", x, w, x_zp, w_zp, None, geometry,
-                             accumulator_must_fit=True)
+    _check_int32_accumulator(engine, "engines.int32_wrap.fix_conv_integer", _Accumulator(x, w, x_zp, w_zp, geometry),
+                             None, accumulator_must_fit=True)
     from onnx import TensorProto
 
     initializers = {
@@ -414,8 +501,8 @@ def onnxruntime_qlinear_conv(
         raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
     x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
     bias_values = None if bias is None else _check_bias(bias, channels)
-    _check_int32_accumulator(engine, "engines.int32_wrap.fix_qlinear_conv", x, w, x_zp, w_zp, bias_values,
-                             geometry, accumulator_must_fit=False)
+    _check_int32_accumulator(engine, "engines.int32_wrap.fix_qlinear_conv", _Accumulator(x, w, x_zp, w_zp, geometry),
+                             bias_values, accumulator_must_fit=False)
 
     x_type, w_type = x.numpy().dtype, w.numpy().dtype
     initializers = {
@@ -485,21 +572,32 @@ def torch_quantized_conv(
     PyTorch takes a float32 bias and converts it back to the accumulator's units inside the
     engine, so the int32 ``bias`` is passed as ``bias · x_scale · w_scale`` in float32.
 
-    NOTE: fbgemm divides that float bias by ``x_scale · w_scale`` in float32. The quotient is the
-    integer exactly when the scales are powers of two, and may be off by a few float32 ulps
-    otherwise. Such an error can only move an output that lies within about 2^-20 of a rounding tie.
+    NOTE: that float32 bias is rounded on its way into the sum. fbgemm also converts the
+    accumulator to float32 and adds the two in float32, and qnnpack rounds the bias back to an
+    integer. When ``|acc|`` and ``|bias|`` are large and nearly cancel, the output can be far off:
+    with ``acc = −2147483448``, ``bias = 2^31 − 128`` and all scales 1, fbgemm, x86 and onednn
+    returned 128 where the exact result is 72. This runner bounds the error of each output by
+    ``E = M_c · (|acc| + |bias_c|) · 2^-21`` output steps and raises where ``E`` reaches
+    :data:`FLOAT_BIAS_ERROR_LIMIT` (2^-10) at an output that can land inside the clamp range.
+    Below that limit an output can differ from ``qlinear_conv(..., rounding="float")`` only where
+    ``M_c · (acc + bias_c)``, with ``M_c`` the float32 multiplier, lies within ``E`` of a rounding
+    tie. The bound follows fbgemm's source and qnnpack's observed rounding of the bias. onednn's
+    bias code was not read, so for onednn, and x86 when it dispatches to onednn, the bound rests on
+    the measurements of ``tests/test_engines.py`` only.
 
     Raises:
         UnsupportedConfiguration: ``x`` not uint8, ``w`` not int8, asymmetric padding, ``"relu6"``,
-            an engine this build lacks, nonzero weight zero points on ``onednn``, or, on ``onednn``
-            and ``x86``, a convolution that reads only padding (:func:`padding_only_axis`).
+            an engine this build lacks, nonzero weight zero points on ``onednn``, on ``onednn``
+            and ``x86`` a convolution that reads only padding (:func:`padding_only_axis`), or a
+            float32 bias error bound ``E`` of :data:`FLOAT_BIAS_ERROR_LIMIT` or more.
         OverflowError: the sum of products, or that sum plus ``bias``, leaves the int32 range, where
             the engine would return a wrapped result.
     """
     available = torch_quantized_engines()
-    label = f"PyTorch {torch.__version__} quantized engine {engine!r}"
+    # Built on every call, so that the label is in the language active now.
+    label = localize("engines.torch_label", version=torch.__version__, engine=engine)
     if engine not in available:
-        raise _unsupported(label, "engines.reason.engine_missing", available=", ".join(available))
+        raise _unsupported(label, "engines.reason.engine_missing", available=join_choices(available))
     x = _checks.require_integer_tensor("x", x)
     w = _checks.require_integer_tensor("w", w)
     geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
@@ -523,8 +621,12 @@ def torch_quantized_conv(
         raise _unsupported(label, "engines.reason.onednn_padding_only", axis=dead_axis, version=torch.__version__)
     x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
     bias_values = None if bias is None else _check_bias(bias, channels)
-    _check_int32_accumulator(label, "engines.int32_wrap.fix_qlinear_conv", x, w, x_zp, w_zp, bias_values, geometry,
+    accumulator = _Accumulator(x, w, x_zp, w_zp, geometry)
+    _check_int32_accumulator(label, "engines.int32_wrap.fix_qlinear_conv", accumulator, bias_values,
                              accumulator_must_fit=True)
+    low, high = activation_range(activation, y_scale, y_zp)
+    multiplier32 = (x_scale32 * w_scale32) / y_scale32  # float32, as the engines compute M_c
+    _check_float32_bias(label, accumulator, bias_values, multiplier32, y_zp, low, high)
     bias_float = None
     if bias_values is not None:
         product32 = x_scale32 * w_scale32  # float32, as the engines compute x_scale · w_scale

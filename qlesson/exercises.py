@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
-from .i18n import LANGUAGES, get_language, localize, register_messages
+from .i18n import LANGUAGES, get_language, join_choices, localize, register_messages
 
 register_messages({
     "exercise.unanswered": {
@@ -21,11 +22,21 @@ register_messages({
         "en": "Not yet. Hint: {hint}",
         "zh-TW": "還不對。提示：{hint}",
     },
-    "exercise.bad_hint": {
-        "en": "hint must map every language tag {languages} to a string, got {value!r}; "
-              "add the missing {missing} text, as in {{'en': '…', 'zh-TW': '…'}}",
-        "zh-TW": "hint 必須為每個語言標籤 {languages} 各給一個字串，收到的是 {value!r}；"
-                 "請補上缺少的 {missing} 文字，例如 {{'en': '…', 'zh-TW': '…'}}",
+    "exercise.hint_not_mapping": {
+        "en": "hint must be a dict from language tag to text, got {value!r}. Pass one such as {{'en': '…', "
+              "'zh-TW': '…'}}.",
+        "zh-TW": "hint 必須是從語言標籤對應到文字的 dict，收到的是 {value!r}。請傳入像 {{'en': '…', 'zh-TW': '…'}} "
+                 "這樣的 dict。",
+    },
+    "exercise.hint_missing": {
+        "en": "hint must have a text for every language {languages}, got {value!r}. Add the missing {missing} "
+              "text, as in {{'en': '…', 'zh-TW': '…'}}.",
+        "zh-TW": "hint 必須為每個語言 {languages} 各給一段文字，收到的是 {value!r}。請補上缺少的 {missing} 文字，"
+                 "例如 {{'en': '…', 'zh-TW': '…'}}。",
+    },
+    "exercise.hint_not_text": {
+        "en": "hint[{tag!r}] must be a str, got {value!r}. Write the hint as text.",
+        "zh-TW": "hint[{tag!r}] 必須是字串（str），收到的是 {value!r}。請把提示寫成文字。",
     },
     "exercise.wrong_shape": {
         "en": "Not yet: the answer has shape {shape}, the expected shape is {expected}.",
@@ -45,20 +56,27 @@ class Feedback:
         return self.message
 
 
-def check_answer(answer: object, expected: object, hint: dict[str, str]) -> Feedback:
+def _check_hint(hint: object) -> None:
+    """Raise unless ``hint`` maps every language tag to a str."""
+    if not isinstance(hint, Mapping):
+        raise TypeError(localize("exercise.hint_not_mapping", value=hint))
+    missing = [language for language in LANGUAGES if language not in hint]
+    if missing:
+        raise ValueError(localize("exercise.hint_missing", languages=LANGUAGES, value=dict(hint),
+                                  missing=join_choices(repr(language) for language in missing)))
+    for language in LANGUAGES:
+        if not isinstance(hint[language], str):
+            raise TypeError(localize("exercise.hint_not_text", tag=language, value=hint[language]))
+
+
+def check_answer(answer: object, expected: object, hint: Mapping[str, str]) -> Feedback:
     """Compare a learner's answer with the expected value exactly and return localized feedback.
 
     ``answer`` and ``expected`` are ints or integer tensors; ``hint`` maps each language tag to a
     hint that is shown, in the active language, when the answer is wrong.
     """
     # The hint is checked before the answer, so a missing translation shows up on the first run.
-    missing = [language for language in LANGUAGES
-               if not isinstance(hint, dict) or not isinstance(hint.get(language), str)]
-    if missing:
-        separator = "、" if get_language() == "zh-TW" else ", "
-        error = ValueError if isinstance(hint, dict) else TypeError
-        raise error(localize("exercise.bad_hint", languages=LANGUAGES, value=hint,
-                             missing=separator.join(repr(language) for language in missing)))
+    _check_hint(hint)
     if answer is None:
         return Feedback(False, localize("exercise.unanswered"))
     if isinstance(expected, torch.Tensor):

@@ -8,7 +8,7 @@ language, which a lesson picks in its first cell with :func:`set_language`.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Iterable, Mapping
 
 #: Languages the lessons are written in, by BCP 47 tag.
 LANGUAGES = ("en", "zh-TW")
@@ -35,8 +35,12 @@ def _normalize(language: str) -> str:
 
 
 _catalog["i18n.unknown_key"] = {
-    "en": "no message is registered under the key {key!r}; qlesson.i18n.message_keys() lists the keys",
-    "zh-TW": "沒有以 {key!r} 為鍵登錄的訊息；qlesson.i18n.message_keys() 會列出所有的鍵",
+    "en": "no message is registered under the key {key!r}. qlesson.i18n.message_keys() lists the keys.",
+    "zh-TW": "沒有以 {key!r} 為鍵註冊的訊息。qlesson.i18n.message_keys() 會列出所有的鍵。",
+}
+_catalog["i18n.missing_field"] = {
+    "en": "message {key!r} needs the field {field}, which was not passed. Call localize({key!r}, {field}=...).",
+    "zh-TW": "訊息 {key!r} 需要欄位 {field}，但呼叫時沒有傳入。請呼叫 localize({key!r}, {field}=...)。",
 }
 
 
@@ -76,7 +80,15 @@ def localize(key: str, /, language: str | None = None, **fields: object) -> str:
     if templates is None:
         error = KeyError if isinstance(key, str) else TypeError
         raise error(_catalog["i18n.unknown_key"][language].format(key=key))
-    return templates[language].format(**fields)
+    try:
+        return templates[language].format(**fields)
+    except KeyError as missing:
+        raise KeyError(_catalog["i18n.missing_field"][language].format(key=key, field=missing.args[0])) from None
+
+
+def join_choices(items: Iterable[object]) -> str:
+    """Join ``items`` as a list in a sentence of the active language: ``a, b`` or ``a、b``."""
+    return ("、" if _active == "zh-TW" else ", ").join(str(item) for item in items)
 
 
 def tr(en: str, zh_tw: str) -> str:

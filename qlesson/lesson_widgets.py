@@ -24,7 +24,7 @@ from ._canvas import CachingCanvasAgg, StoredBackground
 from .borders import border_regions
 from .convolution import conv_geometry, conv_integer
 from .expansion import FourTerms, four_terms, window_sum
-from .i18n import get_language, localize, register_messages
+from .i18n import get_language, join_choices, localize, register_messages
 from .plots import PNG_DPI, error_heatmaps, figure_to_png, font_families, refresh_error_heatmaps
 from .quantization import choose_qparams, quantized_range
 from .widgets import _one_torch_thread
@@ -502,8 +502,8 @@ def _set_controls(explorer, controls: dict[str, ipywidgets.ValueWidget], values:
     """Set the named controls of ``explorer`` with its redraws held back, then redraw once."""
     unknown = sorted(set(values) - set(controls))
     if unknown:
-        raise ValueError(localize("lesson_widgets.unknown_control", names=", ".join(unknown),
-                                  known=", ".join(controls)))
+        raise ValueError(localize("lesson_widgets.unknown_control", names=join_choices(unknown),
+                                  known=join_choices(controls)))
     explorer._holding = True
     try:
         for name, value in values.items():

@@ -18,7 +18,7 @@ from . import _checks
 from .borders import _display_width, _pad
 from .convolution import METHODS, conv_integer
 from .engines import onnxruntime_conv_integer, onnxruntime_qlinear_conv, torch_quantized_conv, torch_quantized_engines
-from .i18n import localize, register_messages
+from .i18n import join_choices, localize, register_messages
 from .qlinear import ROUNDINGS, _check_bias, _scale_tensor, output_multipliers
 from .quantization import choose_qparams, dequantize, quantize, quantized_range
 from .requantization import (INT32_MAX, INT32_MIN, choose_qparams_reduced_range, multiply_by_float_multiplier,
@@ -205,7 +205,7 @@ def requantize(
     """
     acc = _checks.require_integer_tensor("acc", acc).to(torch.int64)
     if rounding not in ROUNDINGS:
-        raise ValueError(localize("pipeline.bad_rounding", value=rounding, choices=", ".join(ROUNDINGS)))
+        raise ValueError(localize("pipeline.bad_rounding", value=rounding, choices=join_choices(ROUNDINGS)))
     low, high = quantized_range(out_dtype)
     y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, out_dtype)
     channels = acc.shape[1]
@@ -256,7 +256,7 @@ class QuantizedConv:
     def accumulator(self, method: str = "zero_point_pad") -> torch.Tensor:
         """Return ``Σ (x − x_zp)(w − w_zp)`` without the bias, int64, from :func:`qlesson.conv_integer`."""
         if method not in METHODS:
-            raise ValueError(localize("pipeline.bad_method", value=method, choices=", ".join(METHODS)))
+            raise ValueError(localize("pipeline.bad_method", value=method, choices=join_choices(METHODS)))
         return conv_integer(self.x, self.w, self.x_zero_point, self.w_zero_point, method=method, **self.geometry())
 
     def output(self, rounding: str = "double", method: str = "zero_point_pad") -> torch.Tensor:
@@ -500,9 +500,9 @@ def compare_engines(outputs: tuple[EngineOutput, ...], problem: QuantizedConv, *
         if not isinstance(item, EngineOutput):
             raise TypeError(localize("pipeline.not_engine_output", index=index, kind=type(item).__name__))
     if rounding not in ROUNDINGS:
-        raise ValueError(localize("pipeline.bad_rounding", value=rounding, choices=", ".join(ROUNDINGS)))
+        raise ValueError(localize("pipeline.bad_rounding", value=rounding, choices=join_choices(ROUNDINGS)))
     if method not in METHODS:
-        raise ValueError(localize("pipeline.bad_method", value=method, choices=", ".join(METHODS)))
+        raise ValueError(localize("pipeline.bad_method", value=method, choices=join_choices(METHODS)))
     padding_fixed = "zero_point_pad"
     accumulator = problem.accumulator(method)
     accumulator_candidates = [] if method == padding_fixed else [("padding", problem.accumulator(padding_fixed))]

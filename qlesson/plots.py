@@ -154,6 +154,14 @@ register_messages({
                "Pass a number above 0, for example the default {default}."),
         "zh-TW": "dpi={value!r} 無效：解析度是每英吋的點數。請傳入大於 0 的數，例如預設值 {default}。",
     },
+    "plots.dpi_size": {
+        "en": ("dpi={value!r} gives a {width} × {height} pixel image for this {inches_w} × {inches_h} inch "
+               "figure. Pass a dpi from {low} to {high}, which keeps each side between 1 and {max_side} "
+               "pixels and the whole image at most {max_pixels} pixels."),
+        "zh-TW": ("dpi={value!r} 會讓這張 {inches_w} × {inches_h} 英吋的圖變成 {width} × {height} 像素。"
+                  "請傳入 {low} 到 {high} 之間的 dpi，讓每邊介於 1 到 {max_side} 像素，"
+                  "整張圖最多 {max_pixels} 像素。"),
+    },
 })
 
 
@@ -734,6 +742,26 @@ def placeholder_figure(message: str) -> Figure:
     return figure
 
 
+#: Largest side and pixel count of a PNG from :func:`figure_to_png`. The RGBA buffer of the
+#: largest image is 256 MiB; matplotlib's own limit is 2^23 pixels a side.
+MAX_PNG_SIDE = 2**15
+MAX_PNG_PIXELS = 2**26
+
+
+def _check_png_size(figure: Figure, dpi: float) -> None:
+    """Raise ``ValueError`` unless ``figure`` at ``dpi`` is 1 to MAX_PNG_SIDE pixels a side and at most MAX_PNG_PIXELS."""
+    inches_w, inches_h = (float(size) for size in figure.get_size_inches())
+    # Agg truncates the pixel size to whole pixels.
+    width, height = int(inches_w * float(dpi)), int(inches_h * float(dpi))
+    if 1 <= min(width, height) and max(width, height) <= MAX_PNG_SIDE and width * height <= MAX_PNG_PIXELS:
+        return
+    low = 1 / min(inches_w, inches_h)
+    high = min(MAX_PNG_SIDE / max(inches_w, inches_h), math.sqrt(MAX_PNG_PIXELS / (inches_w * inches_h)))
+    raise ValueError(localize("plots.dpi_size", value=dpi, width=width, height=height, inches_w=f"{inches_w:g}",
+                              inches_h=f"{inches_h:g}", low=f"{low:.4g}", high=f"{high:.4g}",
+                              max_side=MAX_PNG_SIDE, max_pixels=MAX_PNG_PIXELS))
+
+
 def figure_to_png(figure: Figure, *, dpi: float = PNG_DPI) -> bytes:
     """Render ``figure`` to PNG bytes; the same figure gives the same bytes on every call.
 
@@ -742,7 +770,8 @@ def figure_to_png(figure: Figure, *, dpi: float = PNG_DPI) -> bytes:
 
     Raises:
         TypeError: ``figure`` is not a :class:`matplotlib.figure.Figure`, or ``dpi`` is not a number.
-        ValueError: ``dpi`` is not a finite number above 0.
+        ValueError: ``dpi`` is not a finite number above 0, or gives an image with a side under 1
+            pixel, a side over :data:`MAX_PNG_SIDE` pixels or more than :data:`MAX_PNG_PIXELS` pixels.
     """
     if not isinstance(figure, Figure):
         raise TypeError(localize("plots.not_figure", kind=type(figure).__name__))
@@ -750,6 +779,7 @@ def figure_to_png(figure: Figure, *, dpi: float = PNG_DPI) -> bytes:
         raise TypeError(localize("plots.bad_dpi", value=dpi, default=PNG_DPI))
     if not (math.isfinite(dpi) and dpi > 0):
         raise ValueError(localize("plots.bad_dpi", value=dpi, default=PNG_DPI))
+    _check_png_size(figure, dpi)
     buffer = io.BytesIO()
     with _figure_context():
         figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})

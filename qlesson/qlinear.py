@@ -8,7 +8,10 @@ Taught in "Requantization". The output is
 with one multiplier per output channel ``c`` when the weights are quantized per channel. The
 multipliers are prepared once with float arithmetic (:func:`output_multipliers`). After that,
 :func:`qlinear_conv`'s inference path uses integers only. The one exception is
-``rounding="float"``, which reproduces the float32 arithmetic of ONNX Runtime and PyTorch on purpose.
+``rounding="float"``, which reproduces the float32 requantization of ONNX Runtime's ``QLinearConv``
+on purpose. It adds the bias in int32. PyTorch's quantized engines take the bias in float32, so
+they match it only where the float32 bias check of :func:`qlesson.torch_quantized_conv` passes.
+Even there an output may differ if it lies within that check's error bound of a rounding tie.
 
 Which engine rounds how, as read in their sources:
 
@@ -21,9 +24,11 @@ Which engine rounds how, as read in their sources:
   and rounds half to even.
 - PyTorch ``fbgemm`` and ``x86`` engines: ``rounding="float"``. ``GetQuantizationParams`` in
   ``aten/src/ATen/native/quantized/cpu/qconv.cpp`` computes ``(x_scale * w_scale) / y_scale`` in
-  float32, and fbgemm's ``requantizeOutputProcessingAvx2`` multiplies and rounds as ONNX Runtime does.
+  float32, and fbgemm's ``requantizeOutputProcessingAvx2`` multiplies and rounds as ONNX Runtime does,
+  after adding the bias in float32 (see above).
 - PyTorch ``qnnpack`` and ``onednn`` engines: their outputs matched ``rounding="float"`` in
-  ``tests/test_engines.py``; their requantization code was not read for this module.
+  ``tests/test_engines.py`` wherever the float32 bias check passes; their requantization code was
+  not read for this module.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import torch
 
 from . import _checks
 from .convolution import conv_integer
-from .i18n import localize, register_messages
+from .i18n import join_choices, localize, register_messages
 from .quantization import QUANTIZED_DTYPES
 from .requantization import (
     INT32_MAX,
@@ -231,7 +236,7 @@ def activation_range(activation: Activation | None, y_scale: float, y_zero_point
     if activation is None:
         return low, high
     if activation not in ACTIVATIONS:
-        raise ValueError(localize("qlinear.bad_activation", value=activation, choices=", ".join(ACTIVATIONS)))
+        raise ValueError(localize("qlinear.bad_activation", value=activation, choices=join_choices(ACTIVATIONS)))
     lo = max(low, y_zero_point)
     hi = high
     if activation == "relu6":
@@ -299,7 +304,7 @@ def qlinear_conv(
     if out_dtype not in QUANTIZED_DTYPES:
         raise ValueError(localize("qlinear.bad_out_dtype", value=out_dtype))
     if rounding not in ROUNDINGS:
-        raise ValueError(localize("qlinear.bad_rounding", value=rounding, choices=", ".join(ROUNDINGS)))
+        raise ValueError(localize("qlinear.bad_rounding", value=rounding, choices=join_choices(ROUNDINGS)))
     _check_zero_point_dtype("x_zero_point", x_zero_point, "x", x.dtype)
     _check_zero_point_dtype("w_zero_point", w_zero_point, "w", w.dtype)
     _check_zero_point_dtype("y_zero_point", y_zero_point, "out_dtype", out_dtype)

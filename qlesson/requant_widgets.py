@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import _checks
-from .i18n import get_language, localize, register_messages
+from .i18n import get_language, join_choices, localize, register_messages
 from .lesson_widgets import GRID_FIGURE_INCHES, _blank_axes, _ReusedFigure
 from .plots import PNG_DPI, _figure_context, figure_to_png, placeholder_figure
 from .widgets import _one_torch_thread
@@ -190,7 +190,7 @@ def _set_controls(explorer, controls: dict[str, ipywidgets.ValueWidget], ranges:
     for name, value in values.items():
         if name not in controls:
             raise TypeError(localize("requant_widgets.unknown_control", name=name, widget=type(explorer).__name__,
-                                     choices=", ".join(controls)))
+                                     choices=join_choices(controls)))
         if name in ranges:
             low, high = ranges[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:

@@ -13,6 +13,7 @@ stores the same text as a live one.
 from __future__ import annotations
 
 import html
+import operator
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from ._canvas import CachingCanvasAgg
 from .borders import RegionSummary, border_regions, summarize_regions
 from .convolution import METHODS, conv_integer
-from .i18n import get_language, localize, register_messages
+from .i18n import get_language, join_choices, localize, register_messages
 from .plots import (
     error_heatmaps,
     figure_to_png,
@@ -137,8 +138,12 @@ class PaddingExplorer(widgets.VBox):
         if (len(input_shape) != 5 or any(isinstance(size, bool) or not isinstance(size, int) or size < 1
                                          for size in (*input_shape, out_channels))):
             raise ValueError(localize("explorer.bad_shape", input_shape=input_shape, out_channels=out_channels))
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(localize("explorer.bad_seed", value=seed))
+        try:
+            if isinstance(seed, bool):
+                raise TypeError(seed)
+            seed = operator.index(seed)  # Python and NumPy integers, no floats
+        except TypeError:
+            raise TypeError(localize("explorer.bad_seed", value=seed)) from None
         if not 0 <= seed < 2**64:
             raise ValueError(localize("explorer.bad_seed", value=seed))
         generator = torch.Generator().manual_seed(seed)
@@ -249,7 +254,7 @@ class PaddingExplorer(widgets.VBox):
         """
         for name in values:
             if name not in self.controls:
-                raise TypeError(localize("explorer.unknown_parameter", name=name, choices=", ".join(self.controls)))
+                raise TypeError(localize("explorer.unknown_parameter", name=name, choices=join_choices(self.controls)))
         if "padding_after" in values and "asymmetric" not in values:
             values = {**values, "asymmetric": True}
         depth = values.pop("depth", None)
@@ -269,7 +274,7 @@ class PaddingExplorer(widgets.VBox):
     def _check_value(self, name: str, value: object) -> None:
         if name == "method":
             if value not in METHODS:
-                raise ValueError(localize("bad_method", value=value, choices=", ".join(METHODS)))
+                raise ValueError(localize("bad_method", value=value, choices=join_choices(METHODS)))
             return
         if name == "asymmetric":
             if not isinstance(value, bool):

@@ -493,7 +493,7 @@ BAD_INPUTS = [
         "zh-TW": ["w_zero_point 必須是量化後的整數", "float32"]}, id="per-channel-zero-point-float"),
     pytest.param(_conv(X, W, True), TypeError, {
         "en": ["x_zero_point must be an integer, got True", "Pass a Python int"],
-        "zh-TW": ["x_zero_point 必須是整數，收到的是 True", "請傳入 Python int"]}, id="bool-x-zero-point"),
+        "zh-TW": ["x_zero_point 必須是整數，收到的是 True", "請傳入 Python 的 int"]}, id="bool-x-zero-point"),
     pytest.param(_conv(X, W, 0, False), TypeError, {
         "en": ["w_zero_point must be an integer, got False"],
         "zh-TW": ["w_zero_point 必須是整數，收到的是 False"]}, id="bool-w-zero-point"),
@@ -573,7 +573,7 @@ BAD_INPUTS = [
         "zh-TW": ["w 的形狀是 (0, 2, 3)，沒有任何元素"]}, id="empty-w"),
     pytest.param(_conv(method="zero_pad"), ValueError, {
         "en": ["method='zero_pad' is not one of naive_zero_pad, zero_point_pad, border_correction, skip_taps"],
-        "zh-TW": ["method='zero_pad' 不是 naive_zero_pad, zero_point_pad, border_correction, skip_taps 之一"]},
+        "zh-TW": ["method='zero_pad' 不是 naive_zero_pad、zero_point_pad、border_correction、skip_taps 之一"]},
         id="unknown-method"),
     pytest.param(_conv(torch.full((1, 1, 3), 2**62, dtype=torch.int64), torch.full((1, 1, 1), 2, dtype=torch.int8)),
                  ValueError, {

@@ -716,7 +716,7 @@ BAD_INPUTS = [
         "zh-TW": ["stride=0 在每個空間軸上都必須至少為 1"]}, id="transpose-stride-zero"),
     pytest.param(_transpose(method="skip_taps"), ValueError, {
         "en": ["method='skip_taps' is not one of zero_point_fill, naive_zero_fill"],
-        "zh-TW": ["method='skip_taps' 不是 zero_point_fill, naive_zero_fill 之一"]}, id="transpose-method"),
+        "zh-TW": ["method='skip_taps' 不是 zero_point_fill、naive_zero_fill 之一"]}, id="transpose-method"),
     pytest.param(_transpose(w=torch.zeros((2, 3, 3, 3), dtype=torch.int8)), ValueError, {
         "en": ["x has shape (1, 2, 4) and w has shape (2, 3, 3, 3)"],
         "zh-TW": ["x 的形狀是 (1, 2, 4)、w 的形狀是 (2, 3, 3, 3)"]}, id="transpose-rank-mismatch"),
@@ -738,7 +738,7 @@ BAD_INPUTS = [
         "zh-TW": ["fill=-1 超出 uint8 的範圍"]}, id="insert-zeros-fill-range"),
     pytest.param(_pad(mode="zeros"), ValueError, {
         "en": ["mode='zeros' is not one of constant, reflect, replicate, circular"],
-        "zh-TW": ["mode='zeros' 不是 constant, reflect, replicate, circular 之一"]}, id="pad-mode"),
+        "zh-TW": ["mode='zeros' 不是 constant、reflect、replicate、circular 之一"]}, id="pad-mode"),
     pytest.param(_pad(padding=4, mode="reflect"), ValueError, {
         "en": ["reflect padding of 4 on spatial axis 0", "that axis has 4", "mode='replicate'"],
         "zh-TW": ["第 0 個空間軸的 reflect 填補為 4", "該軸只有 4 個", "mode='replicate'"]}, id="pad-reflect-too-large"),

@@ -19,6 +19,7 @@ import torch
 import qlesson
 import qlesson.engines
 from qlesson.engines import (
+    FLOAT_BIAS_ERROR_LIMIT,
     TORCH_QUANTIZED_DEPRECATION,
     Comparison,
     UnsupportedConfiguration,
@@ -501,6 +502,113 @@ def test_small_problem_skips_exact_sum(monkeypatch):
     assert onnxruntime_qlinear_conv(**problem).shape == (1, 3, 5, 5)
     for engine in ENGINES:
         assert torch_quantized_conv(engine, **problem).shape == (1, 3, 5, 5)
+
+
+# --- float32 bias of the PyTorch engines ------------------------------------------------------
+
+# 2^18 − 1 taps of 64 · (−128) and one of 72 · (−111): acc = −2147483448. With bias 2^31 − 128 the exact
+# output is 72, and PyTorch 2.13's fbgemm, x86 and onednn returned 128 from their float32 sum.
+NEAR_INT32_MIN = channels_of([(64, -128)] * (2**18 - 1) + [(72, -111)], torch.int8)
+# 127 · (−7) + 84 · (−1) = −973. With all scales 1, E = (973 + |bias|) · 2^-21 output steps.
+SMALL_NEGATIVE = channels_of([(127, -7), (84, -1)], torch.int8)
+
+
+def unit_scale_problem(operands: tuple[torch.Tensor, torch.Tensor], bias: int) -> dict[str, object]:
+    """Return a uint8 problem with all scales 1 and zero points 0, whose output is acc + bias before clamping."""
+    problem = qlinear_arguments(operands, bias)
+    problem["y_scale"] = 1.0
+    return problem
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("bias", [2**31 - 128, 2**31 - 129])
+def test_torch_engine_float32_bias_raises(engine, bias):
+    problem = unit_scale_problem(NEAR_INT32_MIN, bias)
+    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), UnsupportedConfiguration)
+
+    assert f"At index (0, 0, 0, 0) the accumulator is -2147483448 and the bias is {bias}" in messages["en"]
+    assert "worst-case float32 rounding error there is 2048 output steps" in messages["en"]
+    assert "the limit is 2^-10" in messages["en"]
+    assert "qlesson.qlinear_conv(...) or qlesson.onnxruntime_qlinear_conv(...)" in messages["en"]
+    assert f"累加器是 -2147483448，偏置是 {bias}" in messages["zh-TW"]
+    assert "最壞情況誤差是 2048 個輸出間距" in messages["zh-TW"]
+
+
+def test_float32_bias_case_exact_elsewhere():
+    # The runners the message suggests add the bias in int32 and return the exact 72.
+    problem = unit_scale_problem(NEAR_INT32_MIN, 2**31 - 128)
+    assert qlinear_conv(**problem, rounding="float").item() == 72
+    x, w = NEAR_INT32_MIN
+    # No int16 pair sum of two products can saturate, even on CPUs without VNNI.
+    assert (x.to(torch.int64) * w.to(torch.int64)).min() * 2 >= -(2**15)
+    assert onnxruntime_qlinear_conv(**problem).item() == 72
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_torch_engine_float32_bias_limit(engine):
+    # |acc| + |bias| = 973 + 1074 = 2047 gives E just under 2^-10, and 973 + 1075 = 2048 reaches it.
+    below = unit_scale_problem(SMALL_NEGATIVE, 1074)
+    result = torch_quantized_conv(engine, **below)
+    assert result.item() == 101
+    assert torch.equal(result, qlinear_conv(**below, rounding="float").to(torch.int64))
+
+    at_limit = unit_scale_problem(SMALL_NEGATIVE, 1075)
+    with pytest.raises(UnsupportedConfiguration, match="error there is 0.0009766 output steps"):
+        torch_quantized_conv(engine, **at_limit)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_torch_engine_float32_bias_saturated(engine):
+    # E is about 0.5 steps, but the output, about 2^20, saturates at 255 whichever way float32 rounds it.
+    problem = unit_scale_problem(SMALL_NEGATIVE, 2**20)
+    assert torch_quantized_conv(engine, **problem).item() == 255
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_bias_error_within_bound(engine, monkeypatch):
+    """Run near-cancelling problems past the limit and check each output against the bound E."""
+    monkeypatch.setattr(qlesson.engines, "FLOAT_BIAS_ERROR_LIMIT", math.inf)
+    generator = torch.Generator().manual_seed(400 + ENGINES.index(engine))
+    largest_excess = 0.0
+    for case in range(6):
+        # 2^16 taps of about 65 · (−114) give |acc| near 2^29, where a float32 step is 32.
+        x = torch.randint(60, 71, (1, 2**16, 1, 1), generator=generator).to(torch.uint8)
+        w = torch.randint(-128, -99, (2, 2**16, 1, 1), generator=generator).to(torch.int8)
+        acc = qlesson.conv_integer(x, w, 0, 0).view(2)
+        x_scale = float(torch.empty(1).uniform_(0.01, 0.05, generator=generator))
+        w_scale = torch.empty(2).uniform_(0.001, 0.03, generator=generator)
+        if case % 2:
+            w_scale = float(w_scale[0])
+        y_scale = x_scale * float(torch.as_tensor(w_scale).max()) * float(
+            torch.empty(1).uniform_(0.5, 2.0, generator=generator))
+        multiplier = qlesson.output_multipliers(x_scale, w_scale, y_scale, 2).float32.to(torch.float64)
+        # A bias that cancels acc up to an output of −100 to 100 steps, around y_zp = 128.
+        target = torch.randint(-100, 101, (2,), generator=generator).to(torch.float64)
+        bias = -acc + (target / multiplier).round().to(torch.int64)
+        exact = multiplier * (acc + bias).to(torch.float64)
+        bound = multiplier * (acc.abs() + bias.abs()).to(torch.float64) * qlesson.engines._FLOAT32_BIAS_ERROR
+        assert float(bound.min()) >= FLOAT_BIAS_ERROR_LIMIT, "each case must be past the limit that the runner enforces"
+
+        result = torch_quantized_conv(engine, x, x_scale, 0, w, w_scale, 0, y_scale, 128, bias.to(torch.int32))
+        error = (result.view(2).to(torch.float64) - 128 - exact).abs()
+        # The output is the engine's value rounded to an integer, so it may lie 1/2 further out.
+        assert bool((error <= bound + 0.5).all()), (case, error.tolist(), bound.tolist())
+        largest_excess = max(largest_excess, float((error - 0.5).max()))
+    assert largest_excess > 0, "no output showed a float32 rounding error, so the bound went untested"
+
+
+def test_torch_label_in_chinese():
+    problem = unit_scale_problem(NEAR_INT32_MIN, 2**31 - 128)
+    int8_x = unsupported_problem(x=torch.zeros(1, 2, 4, 4, dtype=torch.int8), x_zero_point=0)
+    wraps = qlinear_arguments(channels_of([(255, -128)] * (2**31 // (255 * 128) + 1), torch.int8), 0)
+    calls = [(lambda: torch_quantized_conv(ENGINES[0], **problem), UnsupportedConfiguration),
+             (lambda: torch_quantized_conv(ENGINES[0], **int8_x), UnsupportedConfiguration),
+             (lambda: torch_quantized_conv(ENGINES[0], **wraps), OverflowError)]
+    for call, error_type in calls:
+        messages = raise_in_both_languages(call, error_type)
+        assert messages["en"].startswith(f"PyTorch {torch.__version__} quantized engine {ENGINES[0]!r} ")
+        assert messages["zh-TW"].startswith(f"PyTorch {torch.__version__} 的量化推論引擎 {ENGINES[0]!r} ")
+        assert not re.search("quantized|engine", messages["zh-TW"], re.IGNORECASE), messages["zh-TW"]
 
 
 # --- compare_integers -------------------------------------------------------------------------

@@ -257,7 +257,7 @@ BAD_INPUTS = [
         "zh-TW": ["x_zero_point=300 超出 uint8 的範圍"]}, id="terms-explorer-zero-point"),
     pytest.param(lambda: QuantizationGridExplorer().set_values(r_minimum=1.0), ValueError, {
         "en": ["no control named r_minimum", "r_min, r_max, dtype, symmetric, exact_zero"],
-        "zh-TW": ["沒有名為 r_minimum 的控制項", "r_min, r_max, dtype, symmetric, exact_zero"]},
+        "zh-TW": ["沒有名為 r_minimum 的控制項", "r_min、r_max、dtype、symmetric、exact_zero"]},
         id="grid-explorer-unknown-control"),
     pytest.param(lambda: assemble_four_terms(*_data(), 0, 0, follow_geometry="yes"), TypeError, {
         "en": ["follow_geometry='yes' must be True or False"],

@@ -341,7 +341,7 @@ BAD_INPUTS = [
         "zh-TW": ["x_zero_point=256 超出控制項的範圍 [0, 255]"]}, id="accumulator-explorer-zero-point"),
     pytest.param(lambda: AccumulatorExplorer().set_values(groups=2), TypeError, {
         "en": ["'groups' is not a control of AccumulatorExplorer", "c_in, kernel_size"],
-        "zh-TW": ["'groups' 不是 AccumulatorExplorer 的控制項", "c_in, kernel_size"]}, id="accumulator-explorer-name"),
+        "zh-TW": ["'groups' 不是 AccumulatorExplorer 的控制項", "c_in、kernel_size"]}, id="accumulator-explorer-name"),
     pytest.param(lambda: trace_double_rounding(1.5, 2**30, -1), TypeError, {
         "en": ["acc must be an integer, got 1.5"],
         "zh-TW": ["acc 必須是整數，收到的是 1.5"]}, id="trace-float-acc"),

@@ -358,7 +358,7 @@ def test_multiplier_rejects_per_channel_length():
 def test_multiplier_rejects_unknown_rounding():
     assert_raises_in_both_languages(
         lambda: multiply_by_quantized_multiplier(torch.tensor([1]), 2**30, 0, rounding="float"), ValueError,
-        "rounding='float' is not one of double, single", "rounding='float' 不是 double, single 之一")
+        "rounding='float' is not one of double, single", "rounding='float' 不是 double、single 之一")
 
 
 def test_double_rounding_rejects_left_shift_overflow():
