@@ -82,11 +82,11 @@ def case_calls(x_shape, w_shape, padding) -> tuple[dict[str, object], int]:
 
 
 def time_interleaved(calls: dict[str, object], repeats: int) -> dict[str, list[float]]:
-    """Call every function once per repeat, after one untimed round; return times in ms.
+    """Call every function once per repeat after one untimed round, and return each call's times in ms.
 
-    The calls run in the order of ``calls``, except that skip_taps runs last. The int64 carrier
-    multiplies int64 matrices. After it, the next float32 or float64 convolution on torch's Slow3d
-    path ran 1.7 to 3.2 times slower until another torch kernel, such as a pad or a dtype
+    The timed calls run in the order of ``calls``, except that skip_taps runs last. The int64
+    carrier multiplies int64 matrices. After it, the next float32 or float64 convolution on torch's
+    Slow3d path ran 1.7 to 3.2 times slower until another torch kernel, such as a pad or a dtype
     conversion, ran (torch 2.13 on the machine in docs/benchmarks.md). The float32 reference of
     the 3-D small case took 83 instead of 49 µs there. The carrier rows also slowed the next calls
     of the 1-D case by up to 10 percent. skip_taps starts with such kernels and takes several

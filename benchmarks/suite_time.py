@@ -5,7 +5,7 @@ every module that the lesson notebooks import, and shut the kernel down. pyproje
 suite on several pytest-xdist workers, so the notebooks' kernels start in parallel and the serial
 floor is no longer a bound. The parallel floor is the wall time of the same kernel starts spread
 over as many worker processes as the suite uses. No suite with that many workers that executes
-each notebook in a fresh kernel can be faster, so the target is judged against it. All are
+each notebook in a fresh kernel can be faster, so the target is judged against it. All three are
 measured in the same run. The single kernel start is repeated ``--floor-repeats`` times, the
 parallel floor ``--parallel-floor-repeats`` times and the suite ``--suite-repeats`` times, and
 ratios are taken between medians.
@@ -80,12 +80,16 @@ def time_kernel_start(modules: list[str]) -> float:
 
 
 def auto_worker_count() -> int:
-    """Return the number of workers that pytest-xdist's ``-n auto`` (pyproject.toml's addopts) starts here."""
+    """Return the number of workers that ``-n auto`` in pyproject.toml's addopts starts on this machine.
+
+    This calls pytest-xdist's own implementation of the hook, so it reads PYTEST_XDIST_AUTO_NUM_WORKERS
+    too, but ignores any other plugin's implementation of that hook.
+    """
     return pytest_xdist_auto_num_workers(SimpleNamespace(option=SimpleNamespace(numprocesses="auto")))
 
 
 def time_parallel_floor(modules: list[str], count: int, workers: int) -> float:
-    """Start ``count`` kernels with ``modules`` imported, spread over ``workers`` processes; return the wall seconds."""
+    """Start ``count`` kernels with ``modules`` imported on ``workers`` processes and return the wall seconds."""
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as pool:
         list(pool.map(time_kernel_start, [modules] * count))
@@ -93,9 +97,10 @@ def time_parallel_floor(modules: list[str], count: int, workers: int) -> float:
 
 
 def time_suite(notebooks_only: bool, workers: int | None) -> tuple[float, str]:
-    """Run ``pytest --nbval`` from the repository root; return the seconds taken and pytest's summary line.
+    """Run ``pytest --nbval`` from the repository root and return the seconds taken and pytest's summary line.
 
-    ``workers`` None keeps pyproject.toml's ``-n auto``; a number is passed as ``-n``, where 1 means ``-n 0``.
+    With ``workers`` None, pyproject.toml's ``-n auto`` applies. A number is passed as ``-n``, except
+    that 1 runs ``-n 0``, so the suite runs in pytest's own process.
     """
     command = [sys.executable, "-m", "pytest", "--nbval", "-q", "-p", "no:randomly"]
     if workers is not None:
@@ -145,16 +150,28 @@ def run(notebooks_only: bool = False, floor_repeats: int = 5, suite_repeats: int
     return lines
 
 
+def positive_int(text: str) -> int:
+    """Parse a command-line count, which must be a whole number of at least 1."""
+    message = f"invalid count {text!r}: expected a whole number of at least 1"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks-only", action="store_true", help="time only the notebooks, not the unit tests")
     parser.add_argument("--floor-repeats", type=int, default=5, help="kernel starts timed for the floor (default 5)")
     parser.add_argument("--suite-repeats", type=int, default=1, help="pytest runs timed (default 1)")
-    parser.add_argument("--parallel-floor-repeats", type=int, default=1,
-                        help="timings of all kernel starts spread over the workers (default 1)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="pytest-xdist workers for the suite and the floor; 1 runs pytest -n 0 "
-                             "(default: as many as pyproject.toml's -n auto starts)")
+    parser.add_argument("--parallel-floor-repeats", type=positive_int, default=1,
+                        help="timed runs of the parallel floor, all kernel starts spread over the workers (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="pytest-xdist workers for the suite, and processes for the floor. 1 runs "
+                             "pytest -n 0 (default: the number that -n auto in pyproject.toml starts)")
     arguments = parser.parse_args()
     print(describe_machine())
     print()

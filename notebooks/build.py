@@ -51,10 +51,10 @@ SOURCES = NOTEBOOKS / "source"
 LANGUAGES = ("en", "zh-TW")
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 CELL_TIMEOUT_SECONDS = 600
-# PYTHONHASHSEED of the kernels that execute the lessons here, and of the kernels in which
-# `pytest --nbval` executes them again (notebooks/conftest.py). The seeds differ, so if the order
-# of printed text follows string hashing, the fresh output differs from the stored one and nbval
-# reports it.
+# PYTHONHASHSEED of the kernels in which this script executes the lessons, and of the kernels in
+# which `pytest --nbval` executes them again (set by notebooks/conftest.py). The seeds differ, so
+# if the order of printed text follows string hashing, the fresh output differs from the stored
+# one and nbval reports it.
 BUILD_HASH_SEED = "1"
 NBVAL_HASH_SEED = "2026"
 
@@ -285,7 +285,7 @@ def execute(notebook: nbformat.NotebookNode, directory: Path) -> None:
     CoalesceStreamsPreprocessor().preprocess(notebook, {})
     # The kernel's own version string differs between machines and is not part of the lesson.
     notebook.metadata["language_info"] = {"name": "python"}
-    # Recorded so that tests/test_determinism.py can show which seed the stored outputs came from.
+    # tests/test_determinism.py reads this to check that the stored outputs come from BUILD_HASH_SEED.
     notebook.metadata.setdefault("qlesson", {})["hash_seed"] = BUILD_HASH_SEED
 
 

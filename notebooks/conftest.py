@@ -3,7 +3,7 @@
 ``notebooks/build.py`` stores each notebook's outputs from a kernel with PYTHONHASHSEED set to
 its ``BUILD_HASH_SEED``, and nbval executes the notebook again here in a kernel with
 ``NBVAL_HASH_SEED``. nbval compares every stored text output with the fresh one, so text whose
-order follows string hashing (a set printed as it iterates, say) fails the cell.
+order follows string hashing (such as a set printed in iteration order) fails the cell.
 tests/test_determinism.py checks that the two seeds differ and that the build uses its seed.
 """
 
@@ -21,12 +21,16 @@ KERNEL_REPLY_TIMEOUT_S = 60
 
 
 def load_build_script():
-    """Import notebooks/build.py under the module name the tests use, so both share one copy."""
+    """Import notebooks/build.py under the module name that the tests use, so both share one copy.
+
+    tests/lesson_notebooks.py has the same loader, but this file cannot import it, because
+    tests/test_determinism.py runs a copy of this file with build.py alone in a temporary folder.
+    """
     if "qlesson_build" in sys.modules:
         return sys.modules["qlesson_build"]
     spec = importlib.util.spec_from_file_location("qlesson_build", Path(__file__).with_name("build.py"))
     module = importlib.util.module_from_spec(spec)
-    sys.modules["qlesson_build"] = module  # dataclasses look their module up in sys.modules
+    sys.modules["qlesson_build"] = module  # dataclasses look up their module in sys.modules.
     spec.loader.exec_module(module)
     return module
 
@@ -38,7 +42,7 @@ def kernel_hash_seed(kernel) -> str:
     """Return the repr of PYTHONHASHSEED in a running nbval kernel's environment, without running a cell."""
     reply = kernel.kc.execute("", silent=True, store_history=False, reply=True, timeout=KERNEL_REPLY_TIMEOUT_S,
                               user_expressions={"seed": "__import__('os').environ.get('PYTHONHASHSEED')"})
-    # Read the IOPub messages of this request, so the first cell's outputs come after them.
+    # Read this request's IOPub messages up to its "idle" status before nbval reads the first cell's.
     kernel.await_idle(reply["parent_header"]["msg_id"], KERNEL_REPLY_TIMEOUT_S)
     result = reply["content"]["user_expressions"]["seed"]
     if result["status"] != "ok":
@@ -50,8 +54,9 @@ def kernel_hash_seed(kernel) -> str:
 def pytest_runtest_setup(item: pytest.Item):
     """Start a notebook's kernel with PYTHONHASHSEED=NBVAL_HASH_SEED and check that it has that seed.
 
-    nbval starts the kernel when the notebook's first cell is set up, and the kernel inherits this
-    process's environment then, so the variable is set only for that step.
+    nbval 0.11 starts the kernel in the setup of the notebook's collector, which pytest runs as part
+    of the first cell's setup. jupyter_client copies this process's environment when it starts the
+    kernel, so the variable is set only for that step.
     """
     if not isinstance(item, IPyNbCell) or item.parent.kernel is not None:
         return (yield)
@@ -67,5 +72,6 @@ def pytest_runtest_setup(item: pytest.Item):
     seed = kernel_hash_seed(item.parent.kernel)
     if seed != repr(NBVAL_HASH_SEED):
         raise RuntimeError(f"the kernel of {item.parent.name} runs with PYTHONHASHSEED={seed}, "
-                           f"expected {NBVAL_HASH_SEED!r}; check how nbval starts kernels")
+                           f"expected {NBVAL_HASH_SEED!r}. Check whether the installed nbval still "
+                           "starts the kernel in the notebook's setup")
     return result

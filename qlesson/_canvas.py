@@ -32,9 +32,10 @@ from matplotlib.mathtext import MathTextParser
 from matplotlib.path import Path
 from matplotlib.transforms import Affine2D
 
-# Entries of each cache before it is emptied. A glyph entry took about 800 bytes in a tracemalloc
-# measurement, so a full glyph cache is about 16 MB. The five explorers, driven through the
-# settings of benchmarks/widget_latency.py, fill about 1,400 glyph entries.
+# Maximum number of entries of each cache, which is emptied when full. A glyph entry took about
+# 800 bytes in a tracemalloc measurement, so a full glyph cache takes an estimated 16 MB. The five
+# explorers, driven through the settings of benchmarks/widget_latency.py, fill about 1,400 glyph
+# entries.
 _CACHE_LIMIT = 20_000
 
 # Text layouts: (font, size, dpi, text, hinting flags, font features, language) → glyphs as
@@ -58,8 +59,9 @@ def _store(cache: dict, key: tuple, value: object) -> None:
 class _CachingMathTextParser(MathTextParser):
     """``MathTextParser`` whose results stay in ``_MATHTEXT``, shared by every caching renderer.
 
-    matplotlib 3.11.2 keeps parses in one cache of 50 entries for all parsers, and every new
-    renderer has a parser of its own. So each new figure with a log axis can evict the parses of an
+    matplotlib 3.11.2 keeps parses in one cache of 50 entries for all parsers (the
+    ``functools.lru_cache(50)`` of ``MathTextParser._parse_cached``), and every new renderer has a
+    parser of its own. So each new figure with a log axis can evict the parses of an
     explorer's figure, whose next full redraw then parses every tick label again.
     """
 
@@ -79,8 +81,9 @@ class _CachingRendererAgg(RendererAgg):
 
     FreeType rasterizes a glyph after moving its outline by the glyph's position in 1/64 pixel,
     and the rasterizer works relative to the whole pixels of the outline's bounding box. So a
-    bitmap rendered at the position modulo one pixel, moved by the whole pixels, is the bitmap
-    rendered at the full position, and a glyph is rasterized once for each position within a pixel.
+    bitmap rendered at the position modulo one pixel and then moved by the whole pixels equals the
+    bitmap rendered at the full position. A glyph is therefore rasterized once for each position
+    within a pixel.
     """
 
     def __init__(self, width, height, dpi):
@@ -98,7 +101,8 @@ class _CachingRendererAgg(RendererAgg):
         key = (font, size, self.dpi, s, flags, features, language)
         try:
             items = _LAYOUTS.get(key)
-        except TypeError:  # a language given as a list of ranges is not hashable, so it is laid out every time
+        except TypeError:
+            # A language given as a list of ranges is not hashable, so such text is laid out every time.
             key, items = None, None
         if items is None:
             items = [(item.ft_object, item.glyph_index, item.x, item.y)
@@ -109,8 +113,8 @@ class _CachingRendererAgg(RendererAgg):
             gc, x, y, angle, ((glyph_font, size, index, 0, 1, dx, dy) for glyph_font, index, dx, dy in items), [])
 
     def _draw_text_glyphs_and_boxes(self, gc, x, y, angle, glyphs, boxes):
-        # The same steps as RendererAgg._draw_text_glyphs_and_boxes of matplotlib 3.11.2, with the
-        # bitmap of each glyph taken from _GLYPHS when it was rasterized before. y is downwards.
+        # These are the steps of RendererAgg._draw_text_glyphs_and_boxes in matplotlib 3.11.2, except
+        # that a glyph's bitmap comes from _GLYPHS when it was rasterized before. y is downwards.
         cos = math.cos(math.radians(angle))
         sin = math.sin(math.radians(angle))
         load_flags = get_hinting_flag()
@@ -139,7 +143,7 @@ class _CachingRendererAgg(RendererAgg):
                 cached = (buffer, bitmap.left, bitmap.top)
                 _store(_GLYPHS, key, cached)
             buffer, left, top = cached
-            # >> 6 floors, so the whole pixels and the remainder above add up for negative positions too.
+            # >> 6 floors, so it and the remainder & 0x3F add up to the position, for negative ones too.
             left += x64 >> 6
             top += y64 >> 6
             # draw_text_image's y is downwards and names the bitmap's bottom side.
@@ -169,12 +173,13 @@ class _CachingRendererAgg(RendererAgg):
 
 
 class CachingCanvasAgg(FigureCanvasAgg):
-    """Agg canvas whose renderer reuses text layouts and glyph bitmaps and draws the pixels of ``FigureCanvasAgg``.
+    """Agg canvas whose renderer reuses text layouts and glyph bitmaps and draws the same pixels as ``FigureCanvasAgg``.
 
-    ``replaces`` is a figure that this one replaces. When it has a canvas of this class, the new
-    canvas draws into its renderer while the size and dpi stay the same, so matplotlib's text
-    metrics, which it caches per renderer, are at hand on the first draw. The replaced figure must
-    not be drawn any more, because both figures would then draw into one pixel buffer.
+    ``replaces`` is the figure that ``figure`` takes the place of. When that figure has a canvas of
+    this class, the new canvas draws into its renderer while the size and dpi stay the same. So
+    matplotlib's text metrics, which it caches per renderer, are at hand on the first draw. The
+    replaced figure must not be drawn any more, because both figures would then draw into one pixel
+    buffer.
     """
 
     def __init__(self, figure: Figure, *, replaces: Figure | None = None) -> None:
@@ -198,9 +203,9 @@ class StoredBackground(Artist):
     Axes draw their children in order of zorder. So when this artist draws at ``ZORDER``, the
     figure and axes backgrounds, the patches and collections (zorder 1) and the axis objects with
     their ticks and labels (zorder 1.5 unless ``axes.axisbelow`` is changed) have been drawn.
-    While the caller's key stays the same, :meth:`render` hides the figure's and the axes'
-    artists below ``ZORDER`` and copies their stored pixels back. So the key must change whenever
-    anything drawn before this artist would draw differently.
+    While the caller's key stays the same, :meth:`render` hides the figure's background and the
+    axes' artists below ``ZORDER`` and copies their stored pixels back. So the key must change
+    whenever anything drawn before this artist would draw differently.
     """
 
     ZORDER = 1.9
@@ -224,7 +229,7 @@ class StoredBackground(Artist):
             self._renderer = renderer
 
     def render(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
-        """Return ``render()``, drawn with the stored background when ``key`` equals that of the last call."""
+        """Call ``render`` and return its bytes, drawn on the stored background if ``key`` is that of the last call."""
         figure = self._axes.get_figure(root=True)
         reusable = (key == self._key and self._region is not None and len(figure.axes) == 1
                     and figure.canvas.get_renderer() is self._renderer)

@@ -128,6 +128,16 @@ def dtype_range(dtype: torch.dtype) -> tuple[int, int]:
     return int(info.min), int(info.max)
 
 
+def max_offset(dtype: torch.dtype, zero_point_low: int, zero_point_high: int | None = None) -> int:
+    """Return max |q − zp| over every q of integer ``dtype`` and every zp in [zero_point_low, zero_point_high].
+
+    ``zero_point_high`` defaults to ``zero_point_low``, for a single zero point.
+    """
+    low, high = dtype_range(dtype)
+    zero_point_high = zero_point_low if zero_point_high is None else zero_point_high
+    return max(high - zero_point_low, zero_point_high - low)
+
+
 def require_tensor(name: str, value: object) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(localize("not_a_tensor", name=name, kind=type(value).__name__))
@@ -207,7 +217,7 @@ def expand_per_axis(name: str, value: object, rank: int, minimum: int = 1) -> tu
     else:
         values = (require_int(name, value),) * rank
     if any(item < minimum for item in values):
-        # A stride or dilation of 1 means "none"; a size such as kernel_size has no such meaning.
+        # A stride or dilation of 1 means "none", but a size such as kernel_size has no such meaning.
         key = "not_positive" if name in ("stride", "dilation") else "not_positive_size"
         raise ValueError(localize(key, name=name, value=value))
     return values

@@ -51,8 +51,9 @@ _NARROW_DTYPES = (torch.uint8, torch.int8, torch.int16)
 # NOTE: an estimate from back-to-back calls on one core of the machine in docs/benchmarks.md
 # (torch 2.13). There a padded copy saved about 0.3 ns per element of the unfolded matrix of a
 # Slow3d convolution and cost about 10 µs per call, so the two break even near 2**15 elements.
-# Both inputs measured above 2**16 gained: conv_integer on (1, 8, 8, 16, 16) with 3 × 3 × 3
-# kernels took 0.71 to 0.76 × the float32 convolution with the copy and 1.03 to 1.09 × without.
+# Both inputs measured above 2**16 gained. For example, conv_integer on (1, 8, 8, 16, 16) with
+# 3 × 3 × 3 kernels took 0.71 to 0.76 × the float32 convolution with the copy and 1.03 to 1.09 ×
+# without it.
 _MIN_UNFOLDED_FOR_PADDED_COPY = 2**16
 
 # NOTE: a teaching-size limit, chosen so that a typo such as padding=10**6 gets a message instead
@@ -198,10 +199,10 @@ def _padded_copy_is_faster(x: torch.Tensor, w: torch.Tensor, geometry: ConvGeome
     """Return whether a copy padded beforehand convolves faster than letting torch add ``conv_padding``.
 
     It can when torch runs the float32 convolution with its Slow3d algorithm (vol2col, then a
-    matrix product) at unit strides. With padding, the unfolding checks bounds element by element.
-    Without padding, it copies whole rows (``Unfold3dCopyKernelImpl`` in ATen's
-    ``native/Unfold3d.cpp``). The padded copy itself costs a few more torch calls, so it pays off
-    only once the unfolded matrix is large.
+    matrix product) at unit strides. With padding, the unfolding checks bounds element by element
+    (``Unfold3dCopyKernelImpl`` in ATen's ``native/Unfold3d.cpp``). Without padding, it copies
+    whole rows (``Unfold3dZeroPaddingCopyKernelImpl`` in the same file). The padded copy itself
+    costs a few more torch calls, so it pays off only once the unfolded matrix is large.
     """
     if any(stride != 1 for stride in geometry.stride):
         return False
@@ -256,28 +257,20 @@ def _center(x: torch.Tensor, x_zp: int, carrier: torch.dtype) -> torch.Tensor:
 
 def _center_weights(w: torch.Tensor, w_zp: int | torch.Tensor, carrier: torch.dtype) -> torch.Tensor:
     """Return ``w − w_zp`` in ``carrier`` as a new tensor, for one zero point or one per output channel."""
-    if isinstance(w_zp, torch.Tensor):
-        w_zp = _channel_view(w_zp, w.dim() - 2)
+    if not isinstance(w_zp, torch.Tensor):
+        return _center(w, w_zp, carrier)
+    zero_points = _channel_view(w_zp, w.dim() - 2)
     if w.dtype in _NARROW_DTYPES and carrier != torch.int64:
         # Exact for the same reason as in _center.
-        centered = w.to(carrier)
-        if isinstance(w_zp, torch.Tensor):
-            return centered.sub_(w_zp.to(carrier))
-        return centered.sub_(w_zp) if w_zp else centered
-    return (w.to(torch.int64) - w_zp).to(carrier)
+        return w.to(carrier).sub_(zero_points.to(carrier))
+    return (w.to(torch.int64) - zero_points).to(carrier)
 
 
 def _weight_zero_point(value: object, dtype: torch.dtype, channels: int) -> int | torch.Tensor:
-    """Validate ``w_zero_point`` as ``_checks.check_channel_zero_point`` does, but keep a single one an int."""
+    """Validate ``w_zero_point`` as ``_checks.check_channel_zero_point`` does, but return a single one as an int."""
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         return _checks.check_channel_zero_point("w_zero_point", value, dtype, channels)
     return _checks.check_zero_point("w_zero_point", value, dtype)
-
-
-def _max_distance(dtype: torch.dtype, zp_low: int, zp_high: int) -> int:
-    """Return max |v − zp| over every value v of integer ``dtype`` and every zp in [zp_low, zp_high]."""
-    low, high = _checks.dtype_range(dtype)
-    return max(high - zp_low, zp_high - low)
 
 
 def _dtype_bound(x_dtype: torch.dtype, x_zp: int, w_dtype: torch.dtype, w_zp: int | torch.Tensor,
@@ -288,13 +281,13 @@ def _dtype_bound(x_dtype: torch.dtype, x_zp: int, w_dtype: torch.dtype, w_zp: in
     naive_zero_pad and border_correction pad with.
     """
     w_zp_low, w_zp_high = (w_zp, w_zp) if isinstance(w_zp, int) else (int(value) for value in torch.aminmax(w_zp))
-    return geometry.taps * _max_distance(x_dtype, x_zp, x_zp) * _max_distance(w_dtype, w_zp_low, w_zp_high)
+    return geometry.taps * _checks.max_offset(x_dtype, x_zp) * _checks.max_offset(w_dtype, w_zp_low, w_zp_high)
 
 
 def _data_bound(x: torch.Tensor, x_zp: int, w: torch.Tensor, w_zp: int | torch.Tensor, geometry: ConvGeometry,
                 method: str) -> int:
-    """Return ``taps · max|x − x_zp| · max|w − w_zp|`` over the values present, and raise if it exceeds int64."""
-    max_w = int(_center_weights(w, w_zp, torch.int64).abs().max())
+    """Compute ``taps · max|x − x_zp| · max|w − w_zp|`` over the values present, and raise if it exceeds int64."""
+    max_w = _weight_distance(w, w_zp)
     max_x = _extreme_distance(x, x_zp)
     if method in ("naive_zero_pad", "border_correction") and any(
             amount for pair in geometry.padding for amount in pair):
@@ -302,6 +295,15 @@ def _data_bound(x: torch.Tensor, x_zp: int, w: torch.Tensor, w_zp: int | torch.T
     bound = geometry.taps * max_x * max_w
     _check_accumulator_bound(bound)
     return bound
+
+
+def _weight_distance(w: torch.Tensor, w_zp: int | torch.Tensor) -> int:
+    """Return max |w − w_zp|, each weight against its output channel's zero point, in Python ints that cannot wrap."""
+    if not isinstance(w_zp, torch.Tensor):
+        return _extreme_distance(w, w_zp)
+    lows, highs = torch.aminmax(w.reshape(w.shape[0], -1), dim=1)
+    return max(max(abs(low - zero_point), abs(high - zero_point))
+               for low, high, zero_point in zip(lows.tolist(), highs.tolist(), w_zp.tolist()))
 
 
 def _extreme_distance(tensor: torch.Tensor, zero_point: int | torch.Tensor) -> int:

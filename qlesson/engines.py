@@ -5,8 +5,8 @@ parameters that :func:`qlesson.conv_integer` and :func:`qlesson.qlinear_conv` ta
 engine on the CPU and returns its integer output as a torch tensor. A configuration that the
 engine cannot run raises :class:`UnsupportedConfiguration` before the engine is called, with the
 reason in the active language. An unexpected failure inside the engine raises :class:`EngineError`.
-Where an engine's int32 accumulator would wrap around, the runner raises ``OverflowError`` before
-the engine is called instead of returning the wrapped result.
+Where an engine would return a result computed from a wrapped int32 accumulator, the runner raises
+``OverflowError`` before the engine is called.
 
 Engines:
 
@@ -56,21 +56,23 @@ TORCH_QUANTIZED_DEPRECATION = (
 _OPSET = 21
 _IR_VERSION = 10
 
-#: Largest bound, in output steps, on the float32 rounding error of PyTorch's bias path that
-#: :func:`torch_quantized_conv` accepts. A bound of this size or more raises UnsupportedConfiguration.
+#: Limit, in output steps, on the bound of the float32 rounding error of PyTorch's bias path.
+#: :func:`torch_quantized_conv` raises UnsupportedConfiguration where an output's bound reaches it.
 FLOAT_BIAS_ERROR_LIMIT = 2.0**-10
 
-# Bound on the float32 rounding error of PyTorch's bias path, as a fraction of M_c · (|acc| + |bias_c|) with
-# M_c the float32 multiplier. Each float32 rounding to nearest moves a value by at most 2^-24 of its
-# magnitude, and the sums below are first order in 2^-24. FBGEMM's src/QuantUtilsAvx2.cc rounds acc once and
-# the bias three times: our float32 bias · x_scale · w_scale, then its float32 reciprocal of x_scale · w_scale
-# and the product (per channel, one float32 quotient instead). Rounding their sum and the sum times M_c adds
-# 2 · 2^-24 · |acc + bias|, so fbgemm is off by at most 5 · 2^-24 · (|acc| + |bias|) before the factor M_c.
+# Bound on the float32 rounding error of PyTorch's bias path, as a fraction of M_c · (|acc| + |bias_c|), with
+# M_c the float32 multiplier. Each float32 rounding to nearest moves a value by at most 2^-24 of its magnitude,
+# and the error terms below are first order in 2^-24.
+# FBGEMM's src/QuantUtilsAvx2.cc rounds acc once when it converts it to float32. With a per-tensor scale it
+# rounds the bias three times: the runner's float32 bias · x_scale · w_scale, fbgemm's float32 reciprocal of
+# x_scale · w_scale, and their product. With per-channel scales a single float32 quotient replaces the last two.
+# Rounding the sum of acc and bias, and that sum times M_c, adds 2 · 2^-24 · |acc + bias|. So fbgemm is off by
+# at most 5 · 2^-24 · (|acc| + |bias|) before the factor M_c.
 # For bias 2^31 − 129, qnnpack returned acc + 2^31 − 128 exactly, so it rounds the bias through float32 to an
-# integer and adds that in int32. If it also takes three roundings, the integer is off by at most
+# integer and adds that in int32. If that path also rounds three times, the integer is off by at most
 # 6 · 2^-24 · |bias|, which makes 8 · 2^-24 in all. rounding="float" itself is off by at most
-# 2 · 2^-24 · |acc + bias|. One rounding (2^-24) or two (2^-23) would not cover these, so the constant is
-# 8 · 2^-24.
+# 2 · 2^-24 · |acc + bias|. One rounding (2^-24) or two (2^-23) would not cover these errors, so the constant
+# is 8 · 2^-24 = 2^-21.
 _FLOAT32_BIAS_ERROR = 2.0**-21
 
 register_messages({
@@ -210,17 +212,20 @@ def _weight_zero_points(w_zero_point: object, w: torch.Tensor) -> torch.Tensor:
     return _checks.check_channel_zero_point("w_zero_point", w_zero_point, w.dtype, w.shape[0])
 
 
-def _quantized_zero_points(x_zero_point: object, x: torch.Tensor, w_zero_point: object,
-                           w: torch.Tensor) -> tuple[int, torch.Tensor]:
-    """Validate the zero points of ``x`` and ``w`` as ONNX does: a tensor must have its operand's dtype."""
+def _check_zero_points(x_zero_point: object, x: torch.Tensor, w_zero_point: object,
+                       w: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """Validate the zero points of ``x`` and ``w`` and return them as an int and a per-channel tensor.
+
+    As in ONNX, a zero point given as a tensor must have the dtype of its operand.
+    """
     _check_zero_point_dtype("x_zero_point", x_zero_point, "x", x.dtype)
     _check_zero_point_dtype("w_zero_point", w_zero_point, "w", w.dtype)
     return _checks.check_zero_point("x_zero_point", x_zero_point, x.dtype), _weight_zero_points(w_zero_point, w)
 
 
-def _float32_scales(x_scale: object, w_scale: object, y_scale: object,
-                    channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
-    """Validate the three scales and return them as float32 tensors, with whether ``w_scale`` is per-channel."""
+def _check_scales(x_scale: object, w_scale: object, y_scale: object,
+                  channels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Validate the three scales and return them as float32 tensors, plus whether ``w_scale`` is per-channel."""
     per_channel = isinstance(w_scale, torch.Tensor) and w_scale.numel() > 1
     return (_scale_tensor("x_scale", x_scale, None), _scale_tensor("w_scale", w_scale, channels),
             _scale_tensor("y_scale", y_scale, None), per_channel)
@@ -290,13 +295,13 @@ class _Accumulator:
         self._operands = (x, w, x_zp, w_zp, geometry)
         self._exact: torch.Tensor | None = None
         taps = math.prod(w.shape[1:])
-        x_distance = max(int(x.max()) - x_zp, x_zp - int(x.min()))
+        max_x_offset = max(int(x.max()) - x_zp, x_zp - int(x.min()))
         w_offsets = w.to(torch.int64) - w_zp.view(-1, *([1] * (w.dim() - 1)))
         # The engines pad with x_zp, so padded taps add 0 and the bound holds for them too.
-        self.bound = taps * x_distance * int(w_offsets.abs().max())
+        self.bound = taps * max_x_offset * int(w_offsets.abs().max())
 
     def exact(self) -> torch.Tensor:
-        """Return the exact int64 sums, shape (N, C_out, *out_spatial), padded with ``x_zp``."""
+        """Return the exact int64 sums (N, C_out, *out_spatial), computed with the input padded by ``x_zp``."""
         if self._exact is None:
             x, w, x_zp, w_zp, geometry = self._operands
             self._exact = conv_integer(x, w, x_zp, w_zp, stride=geometry.stride, padding=geometry.padding,
@@ -304,7 +309,7 @@ class _Accumulator:
         return self._exact
 
 
-def _channel_view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def _view_on_channels(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """View per-channel ``values`` so that they broadcast over an output shaped like ``like``."""
     return values.view(1, -1, *([1] * (like.dim() - 2)))
 
@@ -315,9 +320,9 @@ def _check_int32_accumulator(engine: str, fix_key: str, accumulator: _Accumulato
 
     The sum of products plus ``bias`` must always fit int32. With ``accumulator_must_fit`` the sum
     before the bias must fit too. ONNX Runtime 1.31 returns the exact result modulo 2^32, so an
-    accumulator that the bias brings back into range comes out right (``tests/test_engines.py``
-    checks this). PyTorch 2.13's fbgemm, x86 and onednn engines returned wrong values in that case
-    on an x86-64 CPU with AVX512-VNNI, so PyTorch's accumulator must fit on its own.
+    accumulator that the bias brings back into range comes out right, as ``tests/test_engines.py``
+    checks. PyTorch 2.13's fbgemm, x86 and onednn engines returned wrong values in that case on an
+    x86-64 CPU with AVX512-VNNI, so PyTorch's accumulator must fit on its own.
 
     The exact sums are computed only when the bound ``max|x − x_zp| · max|w − w_zp| · taps +
     max|bias|`` exceeds int32, so ordinary problems do not pay for a second convolution.
@@ -331,7 +336,7 @@ def _check_int32_accumulator(engine: str, fix_key: str, accumulator: _Accumulato
     if bias is None or accumulator_must_fit:
         sums.append(("engines.int32_wrap.sum", exact_sums))
     if bias is not None:
-        sums.append(("engines.int32_wrap.sum_with_bias", exact_sums + _channel_view(bias, exact_sums)))
+        sums.append(("engines.int32_wrap.sum_with_bias", exact_sums + _view_on_channels(bias, exact_sums)))
     for quantity, exact in sums:
         outside = (exact < INT32_MIN) | (exact > INT32_MAX)
         if not bool(outside.any()):
@@ -363,8 +368,8 @@ def _check_float32_bias(engine: str, accumulator: _Accumulator, bias: torch.Tens
         return
 
     acc = accumulator.exact()
-    channel_multiplier = _channel_view(multiplier, acc)
-    channel_bias = _channel_view(bias, acc)
+    channel_multiplier = _view_on_channels(multiplier, acc)
+    channel_bias = _view_on_channels(bias, acc)
     error = channel_multiplier * (acc.abs() + channel_bias.abs()).to(torch.float64) * _FLOAT32_BIAS_ERROR
     value = channel_multiplier * (acc + channel_bias).to(torch.float64) + y_zp
     may_land_in_range = (value > low - 0.5 - error) & (value < high + 0.5 + error)
@@ -487,7 +492,7 @@ def onnxruntime_qlinear_conv(
     w = _check_operand("w", w)
     geometry = _problem_geometry(x, w, stride, padding, dilation, groups)
     channels = geometry.out_channels
-    x_zp, w_zp = _quantized_zero_points(x_zero_point, x, w_zero_point, w)
+    x_zp, w_zp = _check_zero_points(x_zero_point, x, w_zero_point, w)
     _check_zero_point_dtype("y_zero_point", y_zero_point, "out_dtype", out_dtype)
     if out_dtype not in (torch.uint8, torch.int8):
         raise ValueError(localize("qlinear.bad_out_dtype", value=out_dtype))
@@ -499,7 +504,7 @@ def onnxruntime_qlinear_conv(
                            w_dtype=_dtype_name(w.dtype), y_dtype=_dtype_name(out_dtype))
     if bool((w_zp != w_zp[0]).any()):
         raise _unsupported(engine, "engines.reason.per_channel_zero_point", values=w_zp.tolist())
-    x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
+    x_scale32, w_scale32, y_scale32, per_channel = _check_scales(x_scale, w_scale, y_scale, channels)
     bias_values = None if bias is None else _check_bias(bias, channels)
     _check_int32_accumulator(engine, "engines.int32_wrap.fix_qlinear_conv", _Accumulator(x, w, x_zp, w_zp, geometry),
                              bias_values, accumulator_must_fit=False)
@@ -581,9 +586,9 @@ def torch_quantized_conv(
     :data:`FLOAT_BIAS_ERROR_LIMIT` (2^-10) at an output that can land inside the clamp range.
     Below that limit an output can differ from ``qlinear_conv(..., rounding="float")`` only where
     ``M_c · (acc + bias_c)``, with ``M_c`` the float32 multiplier, lies within ``E`` of a rounding
-    tie. The bound follows fbgemm's source and qnnpack's observed rounding of the bias. onednn's
-    bias code was not read, so for onednn, and x86 when it dispatches to onednn, the bound rests on
-    the measurements of ``tests/test_engines.py`` only.
+    tie. The bound follows fbgemm's source and qnnpack's measured rounding of the bias. For onednn,
+    and for x86 when it dispatches to onednn, the bound is not derived from their source and rests
+    only on the measurements in ``tests/test_engines.py``.
 
     Raises:
         UnsupportedConfiguration: ``x`` not uint8, ``w`` not int8, asymmetric padding, ``"relu6"``,
@@ -594,7 +599,7 @@ def torch_quantized_conv(
             the engine would return a wrapped result.
     """
     available = torch_quantized_engines()
-    # Built on every call, so that the label is in the language active now.
+    # Localized on every call, so the label follows the language active at the time of the call.
     label = localize("engines.torch_label", version=torch.__version__, engine=engine)
     if engine not in available:
         raise _unsupported(label, "engines.reason.engine_missing", available=join_choices(available))
@@ -609,7 +614,7 @@ def torch_quantized_conv(
     if activation not in (None, "relu"):
         raise _unsupported(label, "engines.reason.activation", value=activation)
     channels = geometry.out_channels
-    x_zp, w_zp = _quantized_zero_points(x_zero_point, x, w_zero_point, w)
+    x_zp, w_zp = _check_zero_points(x_zero_point, x, w_zero_point, w)
     y_zp = _checks.check_zero_point("y_zero_point", y_zero_point, torch.uint8)
     if engine == "onednn" and bool((w_zp != 0).any()):
         raise _unsupported(label, "engines.reason.weight_zero_point_nonzero", values=w_zp.tolist())
@@ -619,13 +624,13 @@ def torch_quantized_conv(
     dead_axis = padding_only_axis(geometry)
     if engine in ("onednn", "x86") and dead_axis is not None:
         raise _unsupported(label, "engines.reason.onednn_padding_only", axis=dead_axis, version=torch.__version__)
-    x_scale32, w_scale32, y_scale32, per_channel = _float32_scales(x_scale, w_scale, y_scale, channels)
+    x_scale32, w_scale32, y_scale32, per_channel = _check_scales(x_scale, w_scale, y_scale, channels)
     bias_values = None if bias is None else _check_bias(bias, channels)
     accumulator = _Accumulator(x, w, x_zp, w_zp, geometry)
     _check_int32_accumulator(label, "engines.int32_wrap.fix_qlinear_conv", accumulator, bias_values,
                              accumulator_must_fit=True)
     low, high = activation_range(activation, y_scale, y_zp)
-    multiplier32 = (x_scale32 * w_scale32) / y_scale32  # float32, as the engines compute M_c
+    multiplier32 = (x_scale32 * w_scale32) / y_scale32  # M_c in float32, as the engines compute it
     _check_float32_bias(label, accumulator, bias_values, multiplier32, y_zp, low, high)
     bias_float = None
     if bias_values is not None:

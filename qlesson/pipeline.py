@@ -19,10 +19,9 @@ from .borders import _display_width, _pad
 from .convolution import METHODS, conv_integer
 from .engines import onnxruntime_conv_integer, onnxruntime_qlinear_conv, torch_quantized_conv, torch_quantized_engines
 from .i18n import join_choices, localize, register_messages
-from .qlinear import ROUNDINGS, _check_bias, _scale_tensor, output_multipliers
+from .qlinear import ROUNDINGS, _check_bias, _scale_tensor, _scale_to_output, output_multipliers
 from .quantization import choose_qparams, dequantize, quantize, quantized_range
-from .requantization import (INT32_MAX, INT32_MIN, choose_qparams_reduced_range, multiply_by_float_multiplier,
-                             multiply_by_quantized_multiplier, reduced_range)
+from .requantization import INT32_MAX, INT32_MIN, choose_qparams_reduced_range, reduced_range
 
 register_messages({
     "pipeline.bad_float_bias": {
@@ -214,12 +213,7 @@ def requantize(
         acc = acc + _check_bias(bias, channels).view(1, channels, *([1] * (acc.dim() - 2)))
 
     # Integer-only from here on, except rounding="float".
-    if rounding == "float":
-        scaled = multiply_by_float_multiplier(acc, multipliers.float32)
-    else:
-        m0, shift = multipliers.fixed_point()
-        scaled = multiply_by_quantized_multiplier(acc, m0, shift, rounding=rounding)
-    return (scaled + y_zp).clamp(low, high).to(out_dtype)
+    return _scale_to_output(acc, multipliers, rounding, y_zp, low, high, out_dtype)
 
 
 @dataclass(frozen=True)

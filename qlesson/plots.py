@@ -743,7 +743,7 @@ def placeholder_figure(message: str) -> Figure:
 
 
 #: Largest side and pixel count of a PNG from :func:`figure_to_png`. The RGBA buffer of the
-#: largest image is 256 MiB; matplotlib's own limit is 2^23 pixels a side.
+#: largest image is 256 MiB, well below matplotlib's own limit of 2^23 pixels a side.
 MAX_PNG_SIDE = 2**15
 MAX_PNG_PIXELS = 2**26
 

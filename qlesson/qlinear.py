@@ -327,12 +327,7 @@ def qlinear_conv(
             "requantization.int32_wrap", count=int(outside.sum()), total=acc.numel(), index=index,
             exact=value, wrapped=int(wrap_int32(torch.tensor(value)))))
 
-    if rounding == "float":
-        scaled = multiply_by_float_multiplier(acc, multipliers.float32)
-    else:
-        m0, shift = multipliers.fixed_point()
-        scaled = multiply_by_quantized_multiplier(acc, m0, shift, rounding=rounding)
-    return (scaled + y_zp).clamp(low, high).to(out_dtype)
+    return _scale_to_output(acc, multipliers, rounding, y_zp, low, high, out_dtype)
 
 
 def fold_zero_point_into_bias(
@@ -367,3 +362,18 @@ def fold_zero_point_into_bias(
     folded = torch.zeros(channels, dtype=torch.int64) if bias is None else _check_bias(bias, channels)
     w_sums = (w.to(torch.int64).reshape(channels, -1) - w_zp.view(-1, 1)).sum(dim=1)
     return folded - x_zp * w_sums
+
+
+def _scale_to_output(acc: torch.Tensor, multipliers: OutputMultipliers, rounding: str, y_zp: int, low: int,
+                    high: int, out_dtype: torch.dtype) -> torch.Tensor:
+    """Multiply ``acc`` by the output multipliers with ``rounding``, add ``y_zp`` and clamp to [low, high].
+
+    The common last step of :func:`qlinear_conv` and :func:`qlesson.requantize`. Arguments are
+    already checked, and ``acc`` includes the bias.
+    """
+    if rounding == "float":
+        scaled = multiply_by_float_multiplier(acc, multipliers.float32)
+    else:
+        m0, shift = multipliers.fixed_point()
+        scaled = multiply_by_quantized_multiplier(acc, m0, shift, rounding=rounding)
+    return (scaled + y_zp).clamp(low, high).to(out_dtype)

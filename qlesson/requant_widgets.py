@@ -266,12 +266,6 @@ def accumulator_wrap_figure(products: torch.Tensor) -> Figure:
     return figure
 
 
-def _max_distance(zero_point: int, dtype: torch.dtype) -> int:
-    """Return max |q − zero_point| over every q of ``dtype``, one factor of :func:`qlesson.accumulator_bound`."""
-    low, high = _checks.dtype_range(dtype)
-    return max(high - zero_point, zero_point - low)
-
-
 def accumulator_bound_figure(
     taps: int, x_zero_point: int = 0, w_zero_point: int = 0,
     x_dtype: torch.dtype = torch.uint8, w_dtype: torch.dtype = torch.int8,
@@ -449,8 +443,8 @@ def _ratio_text(ratio: float) -> str:
 
 
 def _accumulator_html(setting: AccumulatorSetting) -> str:
-    x_distance = _max_distance(setting.x_zero_point, torch.uint8)
-    w_distance = _max_distance(setting.w_zero_point, torch.int8)
+    x_distance = _checks.max_offset(torch.uint8, setting.x_zero_point)
+    w_distance = _checks.max_offset(torch.int8, setting.w_zero_point)
     per_tap = x_distance * w_distance
     max_taps = max_taps_int32(setting.x_zero_point, setting.w_zero_point)
     lines = [

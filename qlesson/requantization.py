@@ -26,7 +26,6 @@ Sources, as read for this module: TFLite ``tensorflow/lite/kernels/internal/quan
 from __future__ import annotations
 
 import math
-import operator
 from fractions import Fraction
 from typing import Literal, NamedTuple
 
@@ -400,20 +399,14 @@ class RoundingMismatch(NamedTuple):
     exact: Fraction
 
 
-#: Largest ``limit`` of the rounding searches. Each holds 2 · limit int64 candidates and the
-#: temporaries of both roundings at once: about 800 MiB of peak memory at this limit, measured.
+#: Largest ``limit`` of the rounding searches. Each search keeps 2 · limit int64 candidates and the
+#: temporaries of both roundings in memory at once, a measured peak of about 800 MiB at this limit.
 MAX_SEARCH_LIMIT = 2**22
 
 
 def check_search_limit(limit: object) -> int:
-    """Return ``limit`` if it is an int from 1 to :data:`MAX_SEARCH_LIMIT`; raise otherwise."""
-    try:
-        if isinstance(limit, bool):
-            raise TypeError(limit)
-        # operator.index takes Python and NumPy integers but no floats.
-        limit = operator.index(limit)
-    except TypeError:
-        raise TypeError(localize("requantization.bad_search_limit", value=limit)) from None
+    """Return ``limit`` if it is an int from 1 to :data:`MAX_SEARCH_LIMIT`, and raise otherwise."""
+    limit = _checks.require_int("limit", limit)
     if not 1 <= limit <= MAX_SEARCH_LIMIT:
         raise ValueError(localize("requantization.bad_search_limit", value=limit))
     return limit
@@ -452,13 +445,12 @@ def _max_distance(dtype_name: str, dtype: torch.dtype, name: str, zero_point: ob
     """Return max |q − zp| over every q of ``dtype`` and every zero point given."""
     if dtype not in (torch.uint8, torch.int8, torch.int16):
         raise ValueError(localize("requantization.bad_dtype", name=dtype_name, value=dtype,
-                                  choices="torch.uint8, torch.int8, torch.int16"))
-    low, high = _checks.dtype_range(dtype)
+                                  choices=join_choices(("torch.uint8", "torch.int8", "torch.int16"))))
     if isinstance(zero_point, torch.Tensor) and zero_point.dim() > 0:
         zero_points = _checks.check_channel_zero_point(name, zero_point, dtype, zero_point.numel()).tolist()
     else:
         zero_points = [_checks.check_zero_point(name, zero_point, dtype)]
-    return max(max(high - zp, zp - low) for zp in zero_points)
+    return _checks.max_offset(dtype, min(zero_points), max(zero_points))
 
 
 def accumulator_bound(
@@ -589,7 +581,7 @@ def reduced_range(dtype: torch.dtype) -> tuple[int, int]:
     if dtype == torch.int8:
         return -64, 63
     raise ValueError(localize("requantization.bad_dtype", name="dtype", value=dtype,
-                              choices="torch.uint8, torch.int8"))
+                              choices=join_choices(("torch.uint8", "torch.int8"))))
 
 
 def choose_qparams_reduced_range(r_min: float, r_max: float, dtype: torch.dtype = torch.uint8

@@ -13,7 +13,6 @@ stores the same text as a live one.
 from __future__ import annotations
 
 import html
-import operator
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import ipywidgets as widgets
 import torch
 import torch.nn.functional as F
 
+from . import _checks
 from ._canvas import CachingCanvasAgg
 from .borders import RegionSummary, border_regions, summarize_regions
 from .convolution import METHODS, conv_integer
@@ -138,12 +138,7 @@ class PaddingExplorer(widgets.VBox):
         if (len(input_shape) != 5 or any(isinstance(size, bool) or not isinstance(size, int) or size < 1
                                          for size in (*input_shape, out_channels))):
             raise ValueError(localize("explorer.bad_shape", input_shape=input_shape, out_channels=out_channels))
-        try:
-            if isinstance(seed, bool):
-                raise TypeError(seed)
-            seed = operator.index(seed)  # Python and NumPy integers, no floats
-        except TypeError:
-            raise TypeError(localize("explorer.bad_seed", value=seed)) from None
+        seed = _checks.require_int("seed", seed)
         if not 0 <= seed < 2**64:
             raise ValueError(localize("explorer.bad_seed", value=seed))
         generator = torch.Generator().manual_seed(seed)

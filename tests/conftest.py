@@ -54,6 +54,6 @@ def expect_error():
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Name the folder of this run's browser and slide screenshots, if a test wrote any."""
+    """Print the folder of this run's browser and slide screenshots, if a test created it."""
     if SCREENSHOTS.exists():
         terminalreporter.write_line(f"screenshots of this run: {SCREENSHOTS}")

@@ -119,9 +119,9 @@ CHROMIUM_ARGUMENTS = [
 ]
 
 
-# The first process of a test run that imports this module sets the run id. pytest-xdist's worker
-# processes inherit it from the main process, which imports this module in tests/conftest.py, so
-# they all write to one folder.
+# The first process of a test run that imports this module stores the run id in QLESSON_TEST_RUN_ID.
+# pytest-xdist's worker processes inherit it from the main process, which imports this module in
+# tests/conftest.py, so they all write to one folder.
 RUN_ID_VARIABLE = "QLESSON_TEST_RUN_ID"
 RUN_ID = os.environ.setdefault(RUN_ID_VARIABLE, time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
 SCREENSHOTS = REPOSITORY / "test-artifacts" / "screenshots" / RUN_ID

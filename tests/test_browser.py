@@ -1,12 +1,12 @@
 """Run every lesson in JupyterLab in headless Chromium, as a learner would, and check what it shows.
 
 For each language the test starts its own JupyterLab on 127.0.0.1 with a token, with a copy of
-the notebooks as its root folder; both servers start at once, in the background. Its own
+the notebooks as its root folder. Both servers start at once, in the background. Its own
 settings folder sets the interface language: English for the English lessons, and Traditional
 Chinese (from jupyterlab-language-pack-zh-TW) for the zh-TW lessons. One browser page per
 language stays open, and the lessons are opened in it one after another. Each lesson is run
 with Run > Run All Cells and checked for error output, rendered widget explorers that follow
-their sliders, and the language of its text; then its tab is closed and its kernel shut down.
+their sliders, and the language of its text. Then its tab is closed and its kernel shut down.
 A screenshot of each lesson goes to test-artifacts/screenshots/<run id>/.
 """
 
@@ -101,7 +101,8 @@ class JupyterLabServer:
             # No request leaves this machine: no news feed, no update check, no extension index.
             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
-            # window.jupyterapp lets the test see the kernel's messages, to know when a widget update is complete.
+            # The app object, window.jupyterapp, lets the test open and close documents and watch the
+            # kernel's messages to see when a widget update is complete.
             "--LabApp.expose_app_in_browser=True",
         ]
         if os.geteuid() == 0:
@@ -120,7 +121,7 @@ class JupyterLabServer:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def wait_until_ready(self) -> None:
-        """Wait until the server responds to /api/status, at most SERVER_START_TIMEOUT_S, unless it already did."""
+        """Wait up to SERVER_START_TIMEOUT_S for the server to answer /api/status, unless it already has."""
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not self.ready and time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -152,8 +153,8 @@ class JupyterLabServer:
     def shut_down_sessions(self) -> None:
         """Start shutting down every notebook session and its kernel, so one lesson's kernel does not outlive it.
 
-        The server took about a second to stop a kernel on two shared cores, so the requests run on
-        a thread while the next lesson starts. stop() waits for them and raises the first error they met.
+        The server took about a second to stop a kernel on two shared cores, so the DELETE requests
+        run on a thread while the next lesson starts. stop() waits for them and raises their first error.
         """
         with urllib.request.urlopen(self.url("api/sessions"), timeout=10) as response:
             sessions = json.load(response)
@@ -177,7 +178,7 @@ class JupyterLabServer:
         return self.log_path.read_text(encoding="utf-8")[-4000:]
 
     def stop(self) -> None:
-        """Stop the server and its kernels; raise the first error met while shutting down a lesson's session."""
+        """Stop the server and its kernels, then raise the first error of shut_down_sessions(), if any."""
         for thread in self.shutdown_threads:
             thread.join()
         if self.process.poll() is None:
@@ -193,7 +194,8 @@ class JupyterLabServer:
             pass
         self.log.close()
         if self.shutdown_errors:
-            message = f"shutting down a lesson's session on port {self.port} failed"
+            message = (f"shutting down a lesson's session on port {self.port} failed. "
+                       f"See the error above and the server log {self.log_path}")
             raise RuntimeError(message) from self.shutdown_errors[0]
 
 
@@ -217,10 +219,10 @@ def selected_languages(session: pytest.Session) -> list[str]:
 
 @pytest.fixture(scope="module")
 def servers(browser, tmp_path_factory, request):
-    """Start the JupyterLab of every selected language at once; stop them all after the module.
+    """Start the JupyterLab of every selected language at once, and stop them all after the module.
 
     Each server starts in the background, so the second one starts while the first language's
-    lessons run. The returned function waits until the server of its language responds.
+    lessons run. The yielded function waits until the server of its language responds.
     """
     started: dict[str, JupyterLabServer] = {}
     try:
@@ -249,7 +251,7 @@ def servers(browser, tmp_path_factory, request):
 
 
 class LabPage:
-    """A browser page with JupyterLab open, reused for every lesson of one language, as a learner would."""
+    """A browser page with JupyterLab open, reused for every lesson of one language, as a learner keeps one tab."""
 
     def __init__(self, browser, server: JupyterLabServer) -> None:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=server.language)
@@ -272,13 +274,13 @@ class LabPage:
         )
 
     def close_documents(self) -> None:
-        """Close every tab of the main area without saving; the lesson's outputs were changed by Run All."""
+        """Close every tab of the main area without saving, because Run All changed the lesson's outputs."""
         self.page.evaluate(
             "() => { for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) widget.dispose(); }"
         )
 
     def take_errors(self) -> list[str]:
-        """Return the JavaScript errors that no lesson has reported yet, such as those of this lesson."""
+        """Return the JavaScript errors raised since the last call, and mark them as reported."""
         errors = self.errors[self.reported_errors:]
         self.reported_errors = len(self.errors)
         return errors
@@ -286,7 +288,10 @@ class LabPage:
 
 @pytest.fixture(scope="module")
 def lab_pages(browser, servers):
-    """Return a function that gives the JupyterLab page of a language, opened on first use."""
+    """Yield a function that returns the JupyterLab page of a language, opened on first use.
+
+    After the module, the pages are closed and any JavaScript error that no lesson reported fails.
+    """
     pages: dict[str, LabPage] = {}
 
     def page_for(language: str) -> LabPage:
@@ -354,13 +359,13 @@ def explorer_state(explorer) -> tuple[str, str]:
     return image.evaluate(IMAGE_DIGEST), summary.inner_text()
 
 
-# Keeps a record, in the page, of the shell requests (such as a widget's comm message after a
-# slider moves) sent to the kernel of the notebook at the given path since the last mark. The
+# JavaScript that records, in the page, the shell requests sent since the last mark to the kernel
+# of the notebook at the given path, such as a widget's comm message after a slider moves. The
 # kernel sends a request's outputs and widget updates on IOPub before its "idle" status for that
-# request. JupyterLab 4.6 handles IOPub messages in order and waits for each widget update to be
-# applied before it handles the next message, and its iopubMessage signal fires after a message
-# is handled. So once every request has its "idle" status, the page shows every update that those
-# requests caused.
+# request (Jupyter messaging protocol). JupyterLab 4.6's kernel connection handles IOPub messages
+# one at a time, in order. It awaits the comm handler, which in ipywidgets 8.1 resolves once the
+# model has its new state, and emits iopubMessage after that. So once every request has its
+# "idle" status, the page shows every update that those requests caused.
 WATCH_KERNEL_REQUESTS = """(path) => {
     const panel = Array.from(window.jupyterapp.shell.widgets('main'))
         .find(widget => widget.context && widget.context.path === path);
@@ -388,9 +393,9 @@ KERNEL_REQUESTS_DONE = """() => window.qlessonKernelRequests.sentSinceMark > 0
 
 
 def wait_for_explorer_update(page, explorer) -> tuple[tuple[str, str], bool]:
-    """Wait until the kernel has handled every request sent since the mark; return the explorer's state.
+    """Wait until the kernel has handled every request sent since the mark, then return the explorer's state.
 
-    The second value is False if the kernel did not finish within WIDGET_UPDATE_TIMEOUT_S. Call
+    The second value is False if the wait timed out after WIDGET_UPDATE_TIMEOUT_S. Call
     page.evaluate(MARK_KERNEL_REQUESTS) before the slider moves. The kernel sends the new image
     and the new summary as separate messages, both before it reports "idle".
     """
@@ -488,7 +493,7 @@ def test_lesson_runs_in_jupyterlab(servers, lab_pages, item):
     finally:
         lab.close_documents()
         server.shut_down_sessions()
-    # Errors that the page raised before this lesson opened and no lesson reported are counted here too.
+    # This includes errors that the page raised before this lesson opened, if no earlier lesson reported them.
     page_errors = lab.take_errors()
     elapsed = time.monotonic() - started
     print(f"{language}/{path.stem}: opened, ran and checked in {elapsed:.1f} s")
@@ -502,8 +507,8 @@ def test_lesson_runs_in_jupyterlab(servers, lab_pages, item):
         assert report["image_width"] > 0, f"explorer {number} shows no image"
         for slider, move in enumerate(report["moves"], start=1):
             assert move["in_time"], (
-                f"explorer {number}: the kernel did not finish handling slider {slider}'s move within "
-                f"{WIDGET_UPDATE_TIMEOUT_S} s")
+                f"explorer {number}: waiting for the kernel to handle slider {slider}'s move timed out after "
+                f"{WIDGET_UPDATE_TIMEOUT_S} s. See {folder}/lab_{language}_{path.stem}_explorer{number}.png")
             assert move["image"] or move["summary"], f"explorer {number}: slider {slider} changed neither image nor summary"
         assert any(move["image"] for move in report["moves"]), f"explorer {number}: no slider changed the heatmap"
         assert any(move["summary"] for move in report["moves"]), f"explorer {number}: no slider changed the summary"

@@ -30,6 +30,7 @@ def text_figure(seed: int) -> Figure:
 
 
 def pixels(figure: Figure) -> np.ndarray:
+    """Draw ``figure`` and return a copy of its RGBA pixels."""
     figure.canvas.draw()
     return np.asarray(figure.canvas.buffer_rgba()).copy()
 
@@ -43,7 +44,7 @@ def test_caching_canvas_matches_plain_canvas(seed, language):
 
     expected = pixels(plain)
     first = pixels(cached)  # fills the caches
-    second = pixels(cached)  # draws every glyph from them
+    second = pixels(cached)  # takes the layouts and glyphs from them
 
     assert np.array_equal(first, expected), f"{int((first != expected).any(axis=2).sum())} pixels differ"
     assert np.array_equal(second, expected), f"{int((second != expected).any(axis=2).sum())} pixels differ"
@@ -64,7 +65,7 @@ def lesson_figures() -> dict[str, Figure]:
     }
 
 
-def test_caching_canvas_png_equals_figure_to_png(language):
+def test_caching_canvas_keeps_lesson_pngs(language):
     expected = {name: figure_to_png(figure) for name, figure in lesson_figures().items()}
     for name, figure in lesson_figures().items():
         CachingCanvasAgg(figure)
@@ -99,13 +100,19 @@ def test_stored_background_equals_full_draw(monkeypatch):
     background = StoredBackground(axes)
     tick_updates = []
     update_ticks = axes.xaxis._update_ticks
-    monkeypatch.setattr(axes.xaxis, "_update_ticks", lambda: tick_updates.append(1) or update_ticks())
+
+    def counting_update_ticks():
+        tick_updates.append(1)
+        return update_ticks()
+
+    monkeypatch.setattr(axes.xaxis, "_update_ticks", counting_update_ticks)
 
     def redraw(slope: float, top: float) -> bytes:
         for artist in [*axes.lines, *axes.texts, *axes.patches]:
             artist.remove()
         draw_band_and_line(axes, slope, top)
-        # The y limits fix everything below the line: the band's top and both axes.
+        # The key is the y limits, because they fix everything drawn below the line, which is the
+        # band's top and both axes.
         return background.render(axes.get_ylim(), lambda: figure_to_png(figure))
 
     assert redraw(100.0, 1e9) == figure_to_png(line_figure(100.0, 1e9))
@@ -117,4 +124,5 @@ def test_stored_background_equals_full_draw(monkeypatch):
 
     assert redraw(300.0, 1e10) == figure_to_png(line_figure(300.0, 1e10))
     assert len(tick_updates) > drawn, "the axis was not drawn again after the key changed"
-    assert all(artist.get_visible() for artist in [figure.patch, *axes.get_children()])
+    hidden = [artist for artist in [figure.patch, *axes.get_children()] if not artist.get_visible()]
+    assert hidden == [], "render left these artists hidden"

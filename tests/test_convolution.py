@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import qlesson
 from qlesson import conv_integer, padding_error_map
-from qlesson.convolution import accumulation_dtype, conv_geometry
+from qlesson.convolution import METHODS, accumulation_dtype, conv_geometry
 
 EXACT_METHODS = ("zero_point_pad", "border_correction", "skip_taps")
 X_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32)
@@ -580,6 +580,14 @@ BAD_INPUTS = [
         "en": ["can reach 9223372036854775808, beyond the int64 maximum 9223372036854775807", "narrower inputs"],
         "zh-TW": ["可能達到 9223372036854775808，超過 int64 的最大值 9223372036854775807", "較窄的輸入"]},
         id="accumulator-overflow"),
+    # w − w_zp itself leaves int64 here, so the bound must not be computed in int64.
+    *[pytest.param(_conv(torch.ones((1, 1, 3), dtype=torch.int64), torch.full((1, 1, 1), 2**62, dtype=torch.int64),
+                         w_zero_point=zero_point, method=method), ValueError, {
+        "en": ["can reach 9223372036854775808, beyond the int64 maximum 9223372036854775807"],
+        "zh-TW": ["可能達到 9223372036854775808，超過 int64 的最大值 9223372036854775807"]},
+        id=f"weight-offset-overflow-{method}-{kind}")
+      for method in METHODS
+      for kind, zero_point in (("single", -2**62), ("per-channel", torch.tensor([-2**62])))],
     pytest.param(_error_map(input_size=(5, 5)), ValueError, {
         "en": ["input_size=(5, 5) must be 1 positive ints", "the spatial size of the input"],
         "zh-TW": ["input_size=(5, 5) 必須是 1 個正整數", "輸入的空間大小"]}, id="error-map-size-length"),

@@ -33,6 +33,9 @@ from qlesson.engines import (
 )
 from qlesson.qlinear import qlinear_conv
 
+from bilingual import assert_raises_in_both_languages
+
+
 ENGINES = torch_quantized_engines()
 # Without VNNI, u8 × s8 kernels add products in int16 pairs that saturate (see qlesson.dot_u8s8_saturating);
 # the documented workaround, reduce_range, keeps activations in [0, 127].
@@ -40,21 +43,6 @@ U8S8_X_MAX = 127 if x86_u8s8_may_saturate() else 255
 # NOTE: int8 × int8 cases are not narrowed. Without VNNI, a kernel that shifts int8 activations to uint8
 # before vpmaddubsw could still saturate; these tests have run only on a CPU with AVX512-VNNI.
 FLOAT32_MARGIN = Fraction(1, 2**20)
-
-
-def assert_raises_in_both_languages(function, error_type, english: str, chinese: str) -> None:
-    previous = qlesson.get_language()
-    try:
-        qlesson.set_language("en")
-        with pytest.raises(error_type) as english_error:
-            function()
-        assert english in str(english_error.value)
-        qlesson.set_language("zh-TW")
-        with pytest.raises(error_type) as chinese_error:
-            function()
-        assert chinese in str(chinese_error.value)
-    finally:
-        qlesson.set_language(previous)
 
 
 def random_geometry(generator: torch.Generator, rank: int, *, symmetric_padding: bool):
@@ -362,7 +350,8 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def channels_of(pairs: list[tuple[int, int]], w_dtype: torch.dtype = torch.uint8) -> tuple[torch.Tensor, torch.Tensor]:
+def pairs_to_channels(pairs: list[tuple[int, int]],
+                      w_dtype: torch.dtype = torch.uint8) -> tuple[torch.Tensor, torch.Tensor]:
     """Return uint8 x (1, C, 1, 1) and w (1, C, 1, 1) of ``w_dtype`` with one (x, w) pair per input channel."""
     x = torch.tensor([x_value for x_value, _ in pairs], dtype=torch.uint8).view(1, -1, 1, 1)
     w = torch.tensor([w_value for _, w_value in pairs], dtype=w_dtype).view(1, -1, 1, 1)
@@ -371,21 +360,24 @@ def channels_of(pairs: list[tuple[int, int]], w_dtype: torch.dtype = torch.uint8
 
 # ONNX Runtime cases are uint8 × uint8, because u8 × s8 kernels may saturate in int16 pairs on CPUs
 # without VNNI. 33025 · 255 · 255 + 158 · 209 = 2^31 − 1.
-AT_INT32_MAX = channels_of([(255, 255)] * 33025 + [(158, 209)])
-BEYOND_INT32_MAX = channels_of([(255, 255)] * 33025 + [(158, 209), (1, 1)])
+AT_INT32_MAX = pairs_to_channels([(255, 255)] * 33025 + [(158, 209)])
+BEYOND_INT32_MAX = pairs_to_channels([(255, 255)] * 33025 + [(158, 209), (1, 1)])
 # With x = 0, x_zp = 128 and w = 128 each of the 2^17 taps adds −128 · 128, so the sum is −2^31.
-AT_INT32_MIN = channels_of([(0, 128)] * 2**17)
-BEYOND_INT32_MIN = channels_of([(0, 128)] * 2**17 + [(0, 1)])
+AT_INT32_MIN = pairs_to_channels([(0, 128)] * 2**17)
+BEYOND_INT32_MIN = pairs_to_channels([(0, 128)] * 2**17 + [(0, 1)])
 
 # PyTorch cases are uint8 × int8 with x at most 127, so no int16 pair sum saturates.
 # 133144 · 127 · 127 + 69 · 59 = 2^31 − 1, and 2^18 · 64 · (−128) = −2^31.
-S8_AT_INT32_MAX = channels_of([(127, 127)] * 133144 + [(69, 59)], torch.int8)
-S8_BEYOND_INT32_MAX = channels_of([(127, 127)] * 133144 + [(69, 59), (1, 1)], torch.int8)
-S8_AT_INT32_MIN = channels_of([(64, -128)] * 2**18, torch.int8)
+S8_AT_INT32_MAX = pairs_to_channels([(127, 127)] * 133144 + [(69, 59)], torch.int8)
+S8_BEYOND_INT32_MAX = pairs_to_channels([(127, 127)] * 133144 + [(69, 59), (1, 1)], torch.int8)
+S8_AT_INT32_MIN = pairs_to_channels([(64, -128)] * 2**18, torch.int8)
+# 65794 taps of 255 · (−128) sum to −2147516160, below −2^31. x = 255 is safe here because the runner
+# raises before the engine runs.
+S8_BELOW_INT32_MIN = pairs_to_channels([(255, -128)] * (2**31 // (255 * 128) + 1), torch.int8)
 
 
-def raise_in_both_languages(function, error_type) -> dict[str, str]:
-    """Call ``function`` in each language and return the message it raised, by language."""
+def collect_error_messages(function, error_type) -> dict[str, str]:
+    """Call ``function`` in each language and return the message of the error it raised, by language."""
     previous = qlesson.get_language()
     messages = {}
     try:
@@ -413,7 +405,7 @@ def test_ort_conv_integer_at_int32_limit(operands, x_zero_point, limit):
                           (BEYOND_INT32_MIN, 128, "-2147483776", "2147483520")], ids=["max", "min"])
 def test_ort_conv_integer_overflow_raises(operands, x_zero_point, exact, wrapped):
     x, w = operands
-    messages = raise_in_both_languages(lambda: onnxruntime_conv_integer(x, w, x_zero_point, padding=1), OverflowError)
+    messages = collect_error_messages(lambda: onnxruntime_conv_integer(x, w, x_zero_point, padding=1), OverflowError)
 
     # Padding 1 around a 1 × 1 input gives 3 × 3 outputs, and only the center reads the input.
     assert "at 1 of 9 outputs" in messages["en"]
@@ -433,7 +425,7 @@ def qlinear_arguments(operands: tuple[torch.Tensor, torch.Tensor], bias: int) ->
 
 def test_ort_qlinear_conv_bias_overflow_raises():
     problem = qlinear_arguments(AT_INT32_MAX, 1)
-    messages = raise_in_both_languages(lambda: onnxruntime_qlinear_conv(**problem), OverflowError)
+    messages = collect_error_messages(lambda: onnxruntime_qlinear_conv(**problem), OverflowError)
 
     assert "the exact sum of products plus bias is 2147483648 but int32 holds -2147483648" in messages["en"]
     assert "or a smaller bias" in messages["en"]
@@ -462,11 +454,9 @@ def test_torch_engine_at_int32_limit(engine, operands, y_zero_point, expected):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_torch_engine_overflow_raises(engine):
-    # 16449 taps of 255 · (−128). Without the check every PyTorch 2.13 engine requantized the wrapped sum.
-    channels = 2**31 // (255 * 128) + 1
-    operands = channels_of([(255, -128)] * channels, torch.int8)
-    problem = qlinear_arguments(operands, 0)
-    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+    # Without the check every PyTorch 2.13 engine requantized the wrapped sum.
+    problem = qlinear_arguments(S8_BELOW_INT32_MIN, 0)
+    messages = collect_error_messages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
 
     assert f"quantized engine {engine!r} accumulates in int32" in messages["en"]
     assert "the exact sum of products is -2147516160 but int32 holds 2147451136" in messages["en"]
@@ -475,8 +465,8 @@ def test_torch_engine_overflow_raises(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_torch_engine_bias_overflow_raises(engine):
-    problem = qlinear_arguments(channels_of([(255, 127)], torch.int8), INT32_MAX)
-    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+    problem = qlinear_arguments(pairs_to_channels([(255, 127)], torch.int8), INT32_MAX)
+    messages = collect_error_messages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
 
     assert "the exact sum of products plus bias is 2147516032" in messages["en"]
     assert "乘積的精確和加上偏置（bias）是 2147516032" in messages["zh-TW"]
@@ -486,7 +476,7 @@ def test_torch_engine_bias_overflow_raises(engine):
 def test_torch_engine_accumulator_must_fit(engine):
     # Unlike ONNX Runtime, fbgemm, x86 and onednn returned 0 here although acc + bias fits int32.
     problem = qlinear_arguments(S8_BEYOND_INT32_MAX, -1)
-    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
+    messages = collect_error_messages(lambda: torch_quantized_conv(engine, **problem), OverflowError)
 
     assert "the exact sum of products is 2147483648 but int32 holds -2147483648" in messages["en"]
     assert "乘積的精確和是 2147483648" in messages["zh-TW"]
@@ -508,9 +498,9 @@ def test_small_problem_skips_exact_sum(monkeypatch):
 
 # 2^18 − 1 taps of 64 · (−128) and one of 72 · (−111): acc = −2147483448. With bias 2^31 − 128 the exact
 # output is 72, and PyTorch 2.13's fbgemm, x86 and onednn returned 128 from their float32 sum.
-NEAR_INT32_MIN = channels_of([(64, -128)] * (2**18 - 1) + [(72, -111)], torch.int8)
+NEAR_INT32_MIN = pairs_to_channels([(64, -128)] * (2**18 - 1) + [(72, -111)], torch.int8)
 # 127 · (−7) + 84 · (−1) = −973. With all scales 1, E = (973 + |bias|) · 2^-21 output steps.
-SMALL_NEGATIVE = channels_of([(127, -7), (84, -1)], torch.int8)
+SMALL_NEGATIVE = pairs_to_channels([(127, -7), (84, -1)], torch.int8)
 
 
 def unit_scale_problem(operands: tuple[torch.Tensor, torch.Tensor], bias: int) -> dict[str, object]:
@@ -524,7 +514,7 @@ def unit_scale_problem(operands: tuple[torch.Tensor, torch.Tensor], bias: int) -
 @pytest.mark.parametrize("bias", [2**31 - 128, 2**31 - 129])
 def test_torch_engine_float32_bias_raises(engine, bias):
     problem = unit_scale_problem(NEAR_INT32_MIN, bias)
-    messages = raise_in_both_languages(lambda: torch_quantized_conv(engine, **problem), UnsupportedConfiguration)
+    messages = collect_error_messages(lambda: torch_quantized_conv(engine, **problem), UnsupportedConfiguration)
 
     assert f"At index (0, 0, 0, 0) the accumulator is -2147483448 and the bias is {bias}" in messages["en"]
     assert "worst-case float32 rounding error there is 2048 output steps" in messages["en"]
@@ -534,7 +524,7 @@ def test_torch_engine_float32_bias_raises(engine, bias):
     assert "最壞情況誤差是 2048 個輸出間距" in messages["zh-TW"]
 
 
-def test_float32_bias_case_exact_elsewhere():
+def test_cancelling_bias_exact_in_int32():
     # The runners the message suggests add the bias in int32 and return the exact 72.
     problem = unit_scale_problem(NEAR_INT32_MIN, 2**31 - 128)
     assert qlinear_conv(**problem, rounding="float").item() == 72
@@ -597,15 +587,15 @@ def test_float32_bias_error_within_bound(engine, monkeypatch):
     assert largest_excess > 0, "no output showed a float32 rounding error, so the bound went untested"
 
 
-def test_torch_label_in_chinese():
-    problem = unit_scale_problem(NEAR_INT32_MIN, 2**31 - 128)
-    int8_x = unsupported_problem(x=torch.zeros(1, 2, 4, 4, dtype=torch.int8), x_zero_point=0)
-    wraps = qlinear_arguments(channels_of([(255, -128)] * (2**31 // (255 * 128) + 1), torch.int8), 0)
-    calls = [(lambda: torch_quantized_conv(ENGINES[0], **problem), UnsupportedConfiguration),
-             (lambda: torch_quantized_conv(ENGINES[0], **int8_x), UnsupportedConfiguration),
-             (lambda: torch_quantized_conv(ENGINES[0], **wraps), OverflowError)]
+def test_torch_label_follows_language():
+    float32_bias_problem = unit_scale_problem(NEAR_INT32_MIN, 2**31 - 128)
+    int8_x_problem = unsupported_problem(x=torch.zeros(1, 2, 4, 4, dtype=torch.int8), x_zero_point=0)
+    overflow_problem = qlinear_arguments(S8_BELOW_INT32_MIN, 0)
+    calls = [(lambda: torch_quantized_conv(ENGINES[0], **float32_bias_problem), UnsupportedConfiguration),
+             (lambda: torch_quantized_conv(ENGINES[0], **int8_x_problem), UnsupportedConfiguration),
+             (lambda: torch_quantized_conv(ENGINES[0], **overflow_problem), OverflowError)]
     for call, error_type in calls:
-        messages = raise_in_both_languages(call, error_type)
+        messages = collect_error_messages(call, error_type)
         assert messages["en"].startswith(f"PyTorch {torch.__version__} quantized engine {ENGINES[0]!r} ")
         assert messages["zh-TW"].startswith(f"PyTorch {torch.__version__} 的量化推論引擎 {ENGINES[0]!r} ")
         assert not re.search("quantized|engine", messages["zh-TW"], re.IGNORECASE), messages["zh-TW"]

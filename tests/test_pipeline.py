@@ -16,20 +16,7 @@ from qlesson.pipeline import (DifferenceCounts, EngineOutput, QuantizedConv, com
                               edge_filter_conv, quantize_bias, quantize_conv_layer, requantize, run_engines)
 from qlesson.qlinear import output_multipliers, qlinear_conv
 
-
-def assert_raises_in_both_languages(function, error_type, english: str, chinese: str) -> None:
-    previous = qlesson.get_language()
-    try:
-        qlesson.set_language("en")
-        with pytest.raises(error_type) as english_error:
-            function()
-        assert english in str(english_error.value)
-        qlesson.set_language("zh-TW")
-        with pytest.raises(error_type) as chinese_error:
-            function()
-        assert chinese in str(chinese_error.value)
-    finally:
-        qlesson.set_language(previous)
+from bilingual import assert_raises_in_both_languages
 
 
 def random_layer(generator: torch.Generator, *, stride=1, padding=1, dilation=1, groups=1) -> torch.nn.Conv2d:

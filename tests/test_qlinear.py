@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 import qlesson
 from qlesson.qlinear import activation_range, fold_zero_point_into_bias, output_multipliers, qlinear_conv
 
+from bilingual import assert_raises_in_both_languages
+
 FLOAT32_MARGIN = Fraction(1, 2**21)  # relative error of float32 requantization, with room (3 roundings)
 
 
@@ -30,21 +32,6 @@ def distance_to_tie(value: Fraction) -> Fraction:
 
 def float32_fraction(value: float) -> Fraction:
     return Fraction(float(torch.tensor(value, dtype=torch.float32)))
-
-
-def assert_raises_in_both_languages(function, error_type, english: str, chinese: str) -> None:
-    previous = qlesson.get_language()
-    try:
-        qlesson.set_language("en")
-        with pytest.raises(error_type) as english_error:
-            function()
-        assert english in str(english_error.value)
-        qlesson.set_language("zh-TW")
-        with pytest.raises(error_type) as chinese_error:
-            function()
-        assert chinese in str(chinese_error.value)
-    finally:
-        qlesson.set_language(previous)
 
 
 @st.composite

@@ -30,6 +30,8 @@ from qlesson.requantization import (
     wrap_int32,
 )
 
+from bilingual import assert_raises_in_both_languages
+
 
 def round_half_away(value: Fraction) -> int:
     magnitude = math.floor(abs(value) + Fraction(1, 2))
@@ -47,22 +49,6 @@ def gemmlowp_double_rounding(x: int, m0: int, shift: int) -> int:
     remainder = high & mask
     threshold = (mask >> 1) + (1 if high < 0 else 0)
     return (high >> right) + (1 if remainder > threshold else 0)
-
-
-def assert_raises_in_both_languages(function, error_type, english: str, chinese: str) -> None:
-    """Call ``function`` in English and in zh-TW and check each message names the problem."""
-    previous = qlesson.get_language()
-    try:
-        qlesson.set_language("en")
-        with pytest.raises(error_type) as english_error:
-            function()
-        assert english in str(english_error.value)
-        qlesson.set_language("zh-TW")
-        with pytest.raises(error_type) as chinese_error:
-            function()
-        assert chinese in str(chinese_error.value)
-    finally:
-        qlesson.set_language(previous)
 
 
 multipliers_below_one = st.floats(min_value=2.0**-32, max_value=1.0, exclude_max=True)
